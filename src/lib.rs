@@ -1,0 +1,10 @@
+//! larder: resolves Chef cookbook dependencies from a Berksfile and bundles
+//! them for the machines that run them.
+//!
+//! The modules follow the flow of one `install`: the Berksfile and cookbook
+//! metadata are read without executing Ruby, sources build an [`index::Index`],
+//! the resolver picks versions, the lockfile records them, and the cache and
+//! bundle modules fetch, verify and pack the chosen cookbooks.
+
+pub mod index;
+pub mod version;
