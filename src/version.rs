@@ -221,6 +221,9 @@ impl Constraint {
     /// The set of versions this constraint allows.
     pub fn to_ranges(&self) -> VersionSet {
         let v = self.version;
+        if self.is_any() {
+            return Ranges::full();
+        }
         match self.operator {
             Operator::Equal => Ranges::singleton(v),
             Operator::NotEqual => Ranges::singleton(v).complement(),
@@ -319,8 +322,9 @@ pub fn describe_set(set: &VersionSet) -> String {
     let segments: Vec<String> = set
         .iter()
         .map(|(low, high)| match (low, high) {
-            (Included(a), Excluded(b)) => pessimistic_form(a, b)
-                .unwrap_or_else(|| format!(">= {a}, < {b}")),
+            (Included(a), Excluded(b)) => {
+                pessimistic_form(a, b).unwrap_or_else(|| format!(">= {a}, < {b}"))
+            }
             (Included(a), Included(b)) if a == b => format!("= {a}"),
             (low, high) => {
                 let lower = match low {
@@ -391,8 +395,20 @@ mod tests {
         assert!(v("1.0.0.1") > v("1.0.0"));
         assert!(v("1.0.0.1") < v("1.0.1"));
         assert_eq!(v(" 1.2.3\n"), Version::new(1, 2, 3));
-        for bad in ["", "1.2.3-rc1", "1..2", "a.b", "1.2.3.4.5", "v1.0", "1.2.", "-1"] {
-            assert!(bad.parse::<Version>().is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "1.2.3-rc1",
+            "1..2",
+            "a.b",
+            "1.2.3.4.5",
+            "v1.0",
+            "1.2.",
+            "-1",
+        ] {
+            assert!(
+                bad.parse::<Version>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
@@ -430,7 +446,14 @@ mod tests {
 
     #[test]
     fn malformed_constraints_name_the_text() {
-        for bad in ["apache2>= 1.0.8", ">= 1.0, < 2.0", "~> 1.2.3.4", ">= x", "=> 1.0", "1.0-rc"] {
+        for bad in [
+            "apache2>= 1.0.8",
+            ">= 1.0, < 2.0",
+            "~> 1.2.3.4",
+            ">= x",
+            "=> 1.0",
+            "1.0-rc",
+        ] {
             let err = Constraint::parse(bad).unwrap_err();
             assert_eq!(err.text, bad);
             assert!(err.to_string().contains("~> 2.7"));
@@ -454,13 +477,18 @@ mod tests {
         assert_eq!(describe_set(&c("= 1.2.3").to_ranges()), "= 1.2.3");
         assert_eq!(describe_set(&c("!= 1.2.3").to_ranges()), "!= 1.2.3");
         assert_eq!(describe_set(&Ranges::full()), "any version");
-        let both = c(">= 1.0").to_ranges().intersection(&c("< 1.5").to_ranges());
+        let both = c(">= 1.0")
+            .to_ranges()
+            .intersection(&c("< 1.5").to_ranges());
         assert_eq!(describe_set(&both), ">= 1.0.0, < 1.5.0");
     }
 
     fn version_strategy() -> impl Strategy<Value = Version> {
-        (0u64..4, 0u64..4, 0u64..4, prop_oneof![Just(0u64), 0u64..3])
-            .prop_map(|(a, b, c, d)| Version { parts: [a, b, c, d] })
+        (0u64..4, 0u64..4, 0u64..4, prop_oneof![Just(0u64), 0u64..3]).prop_map(|(a, b, c, d)| {
+            Version {
+                parts: [a, b, c, d],
+            }
+        })
     }
 
     fn constraint_strategy() -> impl Strategy<Value = String> {

@@ -1,0 +1,50 @@
+//! A failed command as the user sees it: a message, a machine-readable kind
+//! for `--format json`, and the exit code Berkshelf uses for the same
+//! condition.
+
+use crate::resolve::ResolveError;
+use crate::universe::UniverseError;
+use crate::version::ConstraintError;
+
+/// What went wrong, ready to print.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, kind: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A mistake on the command line (Berkshelf's ArgumentError, 99).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::new(99, "usage", message)
+    }
+}
+
+impl From<ResolveError> for Failure {
+    fn from(err: ResolveError) -> Self {
+        match err {
+            ResolveError::NoSolution { .. } => Failure::new(106, "no_solution", err.to_string()),
+        }
+    }
+}
+
+impl From<UniverseError> for Failure {
+    fn from(err: UniverseError) -> Self {
+        Failure::new(99, "bad_universe", err.to_string())
+    }
+}
+
+impl From<ConstraintError> for Failure {
+    fn from(err: ConstraintError) -> Self {
+        Failure::usage(err.to_string())
+    }
+}

@@ -1,0 +1,59 @@
+//! The command line: argument structs (clap derive), one file per command,
+//! and the conversion of every failure into a message and Berkshelf's exit
+//! code.
+
+mod failure;
+mod output;
+mod resolve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use failure::Failure;
+pub use output::{Format, Output};
+
+/// Resolve Chef cookbook dependencies and bundle them, fast and verified.
+#[derive(Parser, Debug)]
+#[command(name = "larder", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Output format for results.
+    #[arg(long, short = 'F', global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Print only errors.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Explain more: data left out of indexes, timings, decisions.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Pick versions for demands from a cookbook universe file.
+    Resolve(resolve::Args),
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let output = Output::new(&cli.global);
+    let result = match &cli.command {
+        Command::Resolve(args) => resolve::run(args, &output),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            output.failure(&failure);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Where a command's words go: results to stdout in the chosen format,
+//! progress and notes to stderr, nothing but errors with `--quiet`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{Failure, GlobalArgs};
+
+/// How results are printed.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// The printing policy of one command run.
+pub struct Output {
+    pub format: Format,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Output {
+    pub fn new(global: &GlobalArgs) -> Self {
+        Output {
+            format: global.format,
+            quiet: global.quiet,
+            verbose: global.verbose,
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// A line of the result (human format).
+    pub fn line(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+    }
+
+    /// The whole result as one JSON document on stdout.
+    pub fn json(&self, value: &impl Serialize) {
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| {
+            format!("{{\"error\": {{\"kind\": \"internal\", \"message\": \"{e}\"}}}}")
+        });
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+    }
+
+    /// Progress for a person watching (stderr).
+    pub fn status(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+
+    /// Detail shown only with `--verbose` (stderr).
+    pub fn detail(&self, text: &str) {
+        if self.verbose {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+
+    /// Reports a failure: always on stderr, and as JSON on stdout when asked.
+    pub fn failure(&self, failure: &Failure) {
+        let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
+        if self.is_json() {
+            self.json(&serde_json::json!({
+                "error": {"kind": failure.kind, "message": failure.message}
+            }));
+        }
+    }
+}
