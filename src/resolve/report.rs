@@ -51,7 +51,7 @@ pub fn explain(tree: &Tree, index: &Index) -> String {
     let mut facts = Vec::new();
     let mut seen = HashSet::new();
     collect(tree, &mut facts, &mut seen);
-    let facts = order_along_chains(drop_gap_fillers(facts));
+    let facts = order_along_chains(drop_gap_fillers(merge_alike(facts)));
     let names = Names { index };
 
     let mut asked: Vec<String> = facts
@@ -100,6 +100,35 @@ fn collect(tree: &Tree, facts: &mut Vec<Fact>, seen: &mut HashSet<Fact>) {
             }
         }
     }
+}
+
+/// Merges facts that say the same thing about different versions of one
+/// cookbook ("1.0.0 requires yum ~> 3.0", "1.1.0 requires yum ~> 3.0") into
+/// one fact about all those versions.
+fn merge_alike(facts: Vec<Fact>) -> Vec<Fact> {
+    let mut merged: Vec<Fact> = Vec::with_capacity(facts.len());
+    for fact in facts {
+        let twin = merged
+            .iter_mut()
+            .find_map(|earlier| match (earlier, &fact) {
+                (Fact::Requires(p, set, q, q_set), Fact::Requires(p2, set2, q2, q_set2))
+                    if p == p2 && q == q2 && q_set == q_set2 =>
+                {
+                    Some((set, set2))
+                }
+                (Fact::Unusable(p, set, reason), Fact::Unusable(p2, set2, reason2))
+                    if p == p2 && reason == reason2 =>
+                {
+                    Some((set, set2))
+                }
+                _ => None,
+            });
+        match twin {
+            Some((set, addition)) => *set = set.union(addition),
+            None => merged.push(fact),
+        }
+    }
+    merged
 }
 
 /// Drops "no version in this range" facts about a package that other facts
