@@ -13,11 +13,14 @@ use proptest::prelude::*;
 const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
 const OPERATORS: [&str; 7] = ["=", "!=", ">", "<", ">=", "<=", "~>"];
 
+/// One random release: its version and its dependencies by cookbook number.
+type RandomRelease = (Version, Vec<(usize, Constraint)>);
+
 /// A random universe: per cookbook, a few versions, each with a few
 /// dependencies on later-or-earlier cookbooks (cycles allowed).
 #[derive(Debug, Clone)]
 struct Universe {
-    cookbooks: Vec<Vec<(Version, Vec<(usize, Constraint)>)>>,
+    cookbooks: Vec<Vec<RandomRelease>>,
     demands: Vec<(usize, Constraint)>,
 }
 
