@@ -12,7 +12,6 @@
 //! unusable. Each such decision leaves a note on the index.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -85,9 +84,9 @@ pub fn parse_into(
             origin: origin.to_string(),
             source,
         })?;
-    for (name, versions) in document.cookbooks {
+    for (Text(name), versions) in document.cookbooks {
         let id = index.intern(&name);
-        for (raw_version, body) in versions {
+        for (Text(raw_version), body) in versions {
             let version = match raw_version.parse::<Version>() {
                 Ok(v) => v,
                 Err(err) => {
@@ -105,7 +104,7 @@ pub fn parse_into(
                 version,
                 raw_version: raw_version.to_string(),
                 dependencies,
-                origin: origin_of(&name, body.download_url.as_deref()),
+                origin: origin_of(&name, body.download_url.as_ref().map(|t| t.0.as_ref())),
             };
             if !index.add(id, release) {
                 index.note(format!(
@@ -124,10 +123,10 @@ pub fn parse_into(
 
 fn read_dependencies(
     index: &mut Index,
-    dependencies: &[(String, ConstraintText)],
+    dependencies: &[(Text, ConstraintText)],
 ) -> Result<Vec<Requirement>, String> {
     let mut requirements = Vec::with_capacity(dependencies.len());
-    for (dep, text) in dependencies {
+    for (Text(dep), text) in dependencies {
         let constraint = match text {
             ConstraintText::Any => Constraint::any(),
             ConstraintText::Text(t) => {
@@ -147,41 +146,66 @@ fn read_dependencies(
     Ok(requirements)
 }
 
+/// A string borrowed from the input when it has no escapes (almost always),
+/// so that loading a large universe allocates little.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_string())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+type Listing<'de> = Vec<(Text<'de>, Vec<(Text<'de>, VersionBody<'de>)>)>;
+
 /// The whole document, in whichever shape it came.
-struct Document {
-    cookbooks: Vec<(String, Vec<(String, VersionBody)>)>,
+struct Document<'de> {
+    cookbooks: Listing<'de>,
     demands: Vec<(String, String)>,
 }
 
 /// One version's entry: its dependencies and where to download it.
 #[derive(Default)]
-struct VersionBody {
-    dependencies: Vec<(String, ConstraintText)>,
-    download_url: Option<String>,
+struct VersionBody<'de> {
+    dependencies: Vec<(Text<'de>, ConstraintText<'de>)>,
+    download_url: Option<Text<'de>>,
 }
 
 /// A constraint as a universe writes it: a string, `[]`, `["c"]` or null.
-enum ConstraintText {
+enum ConstraintText<'de> {
     Any,
-    Text(String),
+    Text(Cow<'de, str>),
     Invalid(&'static str),
 }
 
-impl<'de> Deserialize<'de> for Document {
+impl<'de> Deserialize<'de> for Document<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct DocumentVisitor;
         impl<'de> Visitor<'de> for DocumentVisitor {
-            type Value = Document;
+            type Value = Document<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document<'de>, A::Error> {
                 let mut document = Document {
                     cookbooks: Vec::new(),
                     demands: Vec::new(),
                 };
                 let mut graph = None;
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     match key.as_ref() {
                         "demands" => {
                             let demands: Vec<DemandEntry> = map.next_value()?;
@@ -193,7 +217,7 @@ impl<'de> Deserialize<'de> for Document {
                         }
                         _ => {
                             let versions = map.next_value::<Versions>()?.0;
-                            document.cookbooks.push((key.into_owned(), versions));
+                            document.cookbooks.push((Text(key), versions));
                         }
                     }
                 }
@@ -221,38 +245,51 @@ impl<'de> Deserialize<'de> for DemandEntry {
     }
 }
 
-struct Cookbooks(Vec<(String, Vec<(String, VersionBody)>)>);
+struct Cookbooks<'de>(Listing<'de>);
 
-impl<'de> Deserialize<'de> for Cookbooks {
+impl<'de> Deserialize<'de> for Cookbooks<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, Versions>::deserialize(deserializer)?;
-        Ok(Cookbooks(map.into_iter().map(|(k, v)| (k, v.0)).collect()))
+        struct CookbooksVisitor;
+        impl<'de> Visitor<'de> for CookbooksVisitor {
+            type Value = Cookbooks<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of cookbooks")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cookbooks<'de>, A::Error> {
+                let mut cookbooks = Vec::new();
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    cookbooks.push((key, map.next_value::<Versions<'de>>()?.0));
+                }
+                Ok(Cookbooks(cookbooks))
+            }
+        }
+        deserializer.deserialize_map(CookbooksVisitor)
     }
 }
 
 /// `{version: body}`; anything that is not an object is treated as empty.
-struct Versions(Vec<(String, VersionBody)>);
+struct Versions<'de>(Vec<(Text<'de>, VersionBody<'de>)>);
 
-impl<'de> Deserialize<'de> for Versions {
+impl<'de> Deserialize<'de> for Versions<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct VersionsVisitor;
         impl<'de> Visitor<'de> for VersionsVisitor {
-            type Value = Versions;
+            type Value = Versions<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object of versions")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Versions, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Versions<'de>, A::Error> {
                 let mut versions = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    versions.push((key, map.next_value::<VersionBody>()?));
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    versions.push((key, map.next_value::<VersionBody<'de>>()?));
                 }
                 Ok(Versions(versions))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Versions, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Versions<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Versions(Vec::new()))
             }
-            fn visit_unit<E>(self) -> Result<Versions, E> {
+            fn visit_unit<E>(self) -> Result<Versions<'de>, E> {
                 Ok(Versions(Vec::new()))
             }
         }
@@ -269,19 +306,22 @@ const ENTRY_FIELDS: [&str; 5] = [
     "download_url",
 ];
 
-impl<'de> Deserialize<'de> for VersionBody {
+impl<'de> Deserialize<'de> for VersionBody<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct BodyVisitor;
         impl<'de> Visitor<'de> for BodyVisitor {
-            type Value = VersionBody;
+            type Value = VersionBody<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a version entry")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<VersionBody, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<VersionBody<'de>, A::Error> {
                 let mut body = VersionBody::default();
                 let mut listed = None;
                 let mut pruned = Vec::new();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     match key.as_ref() {
                         "dependencies" => {
                             listed = Some(map.next_value::<Dependencies>()?.0);
@@ -290,13 +330,13 @@ impl<'de> Deserialize<'de> for VersionBody {
                         field if ENTRY_FIELDS.contains(&field) => {
                             map.next_value::<IgnoredAny>()?;
                         }
-                        _ => pruned.push((key.into_owned(), map.next_value::<ConstraintText>()?)),
+                        _ => pruned.push((Text(key), map.next_value::<ConstraintText<'de>>()?)),
                     }
                 }
                 body.dependencies = listed.unwrap_or(pruned);
                 Ok(body)
             }
-            fn visit_unit<E>(self) -> Result<VersionBody, E> {
+            fn visit_unit<E>(self) -> Result<VersionBody<'de>, E> {
                 Ok(VersionBody::default())
             }
         }
@@ -304,28 +344,34 @@ impl<'de> Deserialize<'de> for VersionBody {
     }
 }
 
-struct Dependencies(Vec<(String, ConstraintText)>);
+struct Dependencies<'de>(Vec<(Text<'de>, ConstraintText<'de>)>);
 
-impl<'de> Deserialize<'de> for Dependencies {
+impl<'de> Deserialize<'de> for Dependencies<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct DependenciesVisitor;
         impl<'de> Visitor<'de> for DependenciesVisitor {
-            type Value = Dependencies;
+            type Value = Dependencies<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object of dependencies")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Dependencies, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Dependencies<'de>, A::Error> {
                 let mut deps = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    deps.push((key, map.next_value::<ConstraintText>()?));
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    deps.push((key, map.next_value::<ConstraintText<'de>>()?));
                 }
                 Ok(Dependencies(deps))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Dependencies, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Dependencies<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Dependencies(Vec::new()))
             }
-            fn visit_unit<E>(self) -> Result<Dependencies, E> {
+            fn visit_unit<E>(self) -> Result<Dependencies<'de>, E> {
                 Ok(Dependencies(Vec::new()))
             }
         }
@@ -333,44 +379,55 @@ impl<'de> Deserialize<'de> for Dependencies {
     }
 }
 
-impl<'de> Deserialize<'de> for ConstraintText {
+impl<'de> Deserialize<'de> for ConstraintText<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ConstraintVisitor;
         impl<'de> Visitor<'de> for ConstraintVisitor {
-            type Value = ConstraintText;
+            type Value = ConstraintText<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a constraint")
             }
-            fn visit_str<E>(self, text: &str) -> Result<ConstraintText, E> {
-                Ok(ConstraintText::Text(text.to_string()))
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<ConstraintText<'de>, E> {
+                Ok(ConstraintText::Text(Cow::Borrowed(text)))
             }
-            fn visit_unit<E>(self) -> Result<ConstraintText, E> {
+            fn visit_str<E>(self, text: &str) -> Result<ConstraintText<'de>, E> {
+                Ok(ConstraintText::Text(Cow::Owned(text.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<ConstraintText<'de>, E> {
                 Ok(ConstraintText::Any)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ConstraintText, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ConstraintText<'de>, A::Error> {
                 let mut items = Vec::new();
                 while let Some(item) = seq.next_element::<serde_json::Value>()? {
                     items.push(item);
                 }
                 Ok(match items.as_slice() {
                     [] => ConstraintText::Any,
-                    [serde_json::Value::String(text)] => ConstraintText::Text(text.clone()),
+                    [serde_json::Value::String(text)] => {
+                        ConstraintText::Text(Cow::Owned(text.clone()))
+                    }
                     _ => ConstraintText::Invalid("a list"),
                 })
             }
-            fn visit_bool<E>(self, _: bool) -> Result<ConstraintText, E> {
+            fn visit_bool<E>(self, _: bool) -> Result<ConstraintText<'de>, E> {
                 Ok(ConstraintText::Invalid("a boolean"))
             }
-            fn visit_i64<E>(self, _: i64) -> Result<ConstraintText, E> {
+            fn visit_i64<E>(self, _: i64) -> Result<ConstraintText<'de>, E> {
                 Ok(ConstraintText::Invalid("a number"))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<ConstraintText, E> {
+            fn visit_u64<E>(self, _: u64) -> Result<ConstraintText<'de>, E> {
                 Ok(ConstraintText::Invalid("a number"))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<ConstraintText, E> {
+            fn visit_f64<E>(self, _: f64) -> Result<ConstraintText<'de>, E> {
                 Ok(ConstraintText::Invalid("a number"))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ConstraintText, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ConstraintText<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(ConstraintText::Invalid("an object"))
             }
