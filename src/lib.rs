@@ -7,4 +7,5 @@
 //! bundle modules fetch, verify and pack the chosen cookbooks.
 
 pub mod index;
+pub mod lock;
 pub mod version;
