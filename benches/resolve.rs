@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench --bench resolve` (prints a Markdown table).
 
-#[path = "synthetic_universe.rs"]
+#[path = "support/synthetic_universe.rs"]
 mod synthetic_universe;
 
 use std::collections::HashMap;

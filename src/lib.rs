@@ -6,8 +6,10 @@
 //! the resolver picks versions, the lockfile records them, and the cache and
 //! bundle modules fetch, verify and pack the chosen cookbooks.
 
+pub mod cache;
 pub mod cli;
 pub mod index;
+pub mod lock;
 pub mod resolve;
 pub mod universe;
 pub mod version;
