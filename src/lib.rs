@@ -6,5 +6,7 @@
 //! the resolver picks versions, the lockfile records them, and the cache and
 //! bundle modules fetch, verify and pack the chosen cookbooks.
 
+pub mod berksfile;
+pub mod dsl;
 pub mod index;
 pub mod version;
