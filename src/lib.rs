@@ -9,4 +9,5 @@
 pub mod berksfile;
 pub mod dsl;
 pub mod index;
+pub mod metadata;
 pub mod version;
