@@ -1152,6 +1152,13 @@ mod tests {
         assert!(e.to_string().contains("Engine `mystery` is not supported"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn berksfile_like_text_never_panics(source in "((cookbook|source|group|metadata|solver) |'[a-z/:.~>= 0-9]{0,12}'|:[a-z_]{1,8}|[a-z_]{1,6}: |, |do|end|\\n|%w\\[a b\\]|\\[|\\]){0,40}") {
+            let _ = parse(&source);
+        }
+    }
+
     #[test]
     fn missing_berksfile_is_100() {
         let dir = match tempfile::tempdir() {

@@ -3,6 +3,7 @@
 //! evaluation with a diagnostic; nothing is executed.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ruby_prism::{BlockNode, CallNode, Location, Node, StatementsNode};
@@ -680,13 +681,21 @@ impl<'a, H: Handler> Evaluator<'a, H> {
                 format!("cannot read {}: {why}", resolved.display()),
             )
         };
-        let size = std::fs::metadata(&resolved)
+        let file = std::fs::File::open(&resolved).map_err(|e| cannot(e.to_string()))?;
+        let is_file = file
+            .metadata()
             .map_err(|e| cannot(e.to_string()))?
-            .len();
-        if size > MAX_STRING as u64 {
+            .is_file();
+        if !is_file {
+            return Err(cannot("it is not a regular file".to_string()));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_STRING as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| cannot(e.to_string()))?;
+        if bytes.len() > MAX_STRING {
             return Err(cannot("the file is larger than 16 MiB".to_string()));
         }
-        let bytes = std::fs::read(&resolved).map_err(|e| cannot(e.to_string()))?;
         String::from_utf8(bytes)
             .map(Value::String)
             .map_err(|_| cannot("it is not UTF-8 text".to_string()))

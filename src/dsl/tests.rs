@@ -205,6 +205,11 @@ show File.expand_path('../x', __FILE__) == File.join(__dir__, 'x'), File.expand_
         Err(e) => e,
     };
     assert!(e.message.contains("NOPE"), "{e}");
+    let e = match run_in(dir.path(), "version IO.read('.').chomp") {
+        Ok(calls) => panic!("expected an error, got {calls:?}"),
+        Err(e) => e,
+    };
+    assert!(e.message.contains("not a regular file"), "{e}");
     assert_eq!((e.line, e.column), (1, 12));
 }
 
