@@ -6,5 +6,8 @@
 //! the resolver picks versions, the lockfile records them, and the cache and
 //! bundle modules fetch, verify and pack the chosen cookbooks.
 
+pub mod archive;
+pub mod bundle;
+pub mod cli;
 pub mod index;
 pub mod version;
