@@ -6,7 +6,9 @@
 //! the resolver picks versions, the lockfile records them, and the cache and
 //! bundle modules fetch, verify and pack the chosen cookbooks.
 
+pub mod archive;
 pub mod berksfile;
+pub mod bundle;
 pub mod cache;
 pub mod cli;
 pub mod dsl;

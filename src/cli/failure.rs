@@ -2,6 +2,7 @@
 //! for `--format json`, and the exit code Berkshelf uses for the same
 //! condition.
 
+use crate::bundle::ErrorKind;
 use crate::resolve::ResolveError;
 use crate::universe::UniverseError;
 use crate::version::ConstraintError;
@@ -47,4 +48,28 @@ impl From<ConstraintError> for Failure {
     fn from(err: ConstraintError) -> Self {
         Failure::usage(err.to_string())
     }
+}
+
+impl From<crate::bundle::BundleError> for Failure {
+    fn from(err: crate::bundle::BundleError) -> Self {
+        let kind = match err.kind() {
+            ErrorKind::Package => "package",
+            ErrorKind::InvalidSource => "invalid_source",
+            ErrorKind::Fetch => "fetch",
+            ErrorKind::MissingDigest => "missing_digest",
+            ErrorKind::DigestMismatch => "digest_mismatch",
+            ErrorKind::UnsafeArchive => "unsafe_archive",
+            ErrorKind::BadContents => "bad_contents",
+            ErrorKind::Busy => "busy",
+            ErrorKind::NoPrevious => "no_previous",
+            ErrorKind::Io => "io",
+        };
+        Failure::new(code_of(err.kind().exit_code()), kind, err.to_string())
+    }
+}
+
+/// Exit codes above 255 cannot leave a process; they become Berkshelf's
+/// catch-all 47.
+fn code_of(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(47)
 }

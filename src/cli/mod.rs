@@ -4,7 +4,10 @@
 
 mod failure;
 mod output;
+pub mod package;
+pub mod pull;
 mod resolve;
+pub mod verify_bundle;
 
 use std::process::ExitCode;
 
@@ -41,6 +44,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Pick versions for demands from a cookbook universe file.
     Resolve(resolve::Args),
+    /// Pack vendored cookbooks into a reproducible, checksummed bundle.
+    Package(package::Args),
+    /// Fetch a bundle, verify it and switch a cookbook directory to it.
+    Pull(pull::Args),
+    /// Check a bundle against its .sha256 file and its manifest.
+    VerifyBundle(verify_bundle::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -48,6 +57,9 @@ pub fn run(cli: Cli) -> ExitCode {
     let output = Output::new(&cli.global);
     let result = match &cli.command {
         Command::Resolve(args) => resolve::run(args, &output),
+        Command::Package(args) => package::run(args).map_err(Failure::from),
+        Command::Pull(args) => pull::run(args).map_err(Failure::from),
+        Command::VerifyBundle(args) => verify_bundle::run(args).map_err(Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,120 @@
+//! `verify-bundle`: checks a bundle file against its `.sha256` sidecar and
+//! against the manifest it carries, and the check of unpacked contents
+//! against the manifest that `pull` shares.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::manifest::{self, Difference, Manifest};
+use super::{ARCHIVE_ROOT, BundleError, parse_sidecar};
+use crate::archive::{self, Limits, Unpacked};
+
+/// The outcome of [`verify_bundle`]. The bundle is good when `differences`
+/// is empty.
+#[derive(Clone, Debug)]
+pub struct Verification {
+    /// sha256 of the archive file.
+    pub sha256: String,
+    pub manifest: Manifest,
+    pub differences: Vec<Difference>,
+}
+
+/// The sidecar path of a bundle: the bundle path with `.sha256` appended.
+pub fn sidecar_path(bundle: &Path) -> PathBuf {
+    let mut name = bundle.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Checks `bundle` against its sidecar and its manifest. Unsafe archive
+/// entries and a missing sidecar or manifest are errors; everything else is
+/// reported as differences.
+pub fn verify_bundle(bundle: &Path, limits: &Limits) -> Result<Verification, BundleError> {
+    let origin = bundle.display().to_string();
+    let sidecar = sidecar_path(bundle);
+    let expected = match fs::read_to_string(&sidecar) {
+        Ok(text) => parse_sidecar(&text, &sidecar.display().to_string())?,
+        Err(e) => {
+            return Err(BundleError::MissingDigest {
+                source_str: origin,
+                detail: format!("could not read {}: {e}", sidecar.display()),
+            });
+        }
+    };
+    let (sha256, _) = hash_file(bundle)?;
+    let mut differences = Vec::new();
+    if sha256 != expected {
+        differences.push(Difference::DigestMismatch {
+            expected,
+            actual: sha256.clone(),
+        });
+    }
+    let scratch =
+        tempfile::tempdir().map_err(|e| BundleError::io("create", &std::env::temp_dir(), e))?;
+    let file = File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
+    let unpacked =
+        archive::unpack(io::BufReader::new(file), scratch.path(), limits).map_err(|source| {
+            BundleError::UnsafeArchive {
+                origin: origin.clone(),
+                source,
+            }
+        })?;
+    let (manifest, found) = check_unpacked(scratch.path(), &unpacked, &origin)?;
+    differences.extend(found);
+    Ok(Verification {
+        sha256,
+        manifest,
+        differences,
+    })
+}
+
+/// Reads the manifest of a bundle unpacked at `root` and compares it with
+/// what was unpacked.
+pub(crate) fn check_unpacked(
+    root: &Path,
+    unpacked: &Unpacked,
+    origin: &str,
+) -> Result<(Manifest, Vec<Difference>), BundleError> {
+    let manifest_path = format!("{ARCHIVE_ROOT}/{}", manifest::FILE_NAME);
+    if !unpacked.files.contains_key(&manifest_path) {
+        return Err(BundleError::BadLayout {
+            origin: origin.to_string(),
+            detail: format!("it has no {manifest_path}; make it with larder package"),
+        });
+    }
+    let on_disk = root.join(&manifest_path);
+    let bytes = fs::read(&on_disk).map_err(|e| BundleError::io("read", &on_disk, e))?;
+    let manifest = Manifest::from_json(&bytes, origin)?;
+    let actual: BTreeMap<String, String> = unpacked
+        .files
+        .iter()
+        .filter(|(path, _)| **path != manifest_path)
+        .map(|(path, file)| (path.clone(), file.sha256.clone()))
+        .collect();
+    let differences = manifest.compare(&actual);
+    Ok((manifest, differences))
+}
+
+/// sha256 of a file, lower-case hex, and its size.
+pub(crate) fn hash_file(path: &Path) -> Result<(String, u64), BundleError> {
+    let mut file = File::open(path).map_err(|e| BundleError::io("read", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(BundleError::io("read", path, e)),
+        }
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
