@@ -428,8 +428,8 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Reads a cookbook file into the archive while hashing it, remembering
-/// read errors so that they are reported against the file, not the archive.
+/// Reads a cookbook file into the archive while hashing it; errors are
+/// reported against the cookbook file.
 struct HashingReader<'a, R> {
     inner: R,
     hasher: Sha256,
