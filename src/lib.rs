@@ -6,10 +6,13 @@
 //! the resolver picks versions, the lockfile records them, and the cache and
 //! bundle modules fetch, verify and pack the chosen cookbooks.
 
+pub mod berksfile;
 pub mod cache;
 pub mod cli;
+pub mod dsl;
 pub mod index;
 pub mod lock;
+pub mod metadata;
 pub mod resolve;
 pub mod universe;
 pub mod version;

@@ -1,0 +1,131 @@
+//! The values a Berksfile or metadata.rb can compute: nil, booleans,
+//! integers, strings, symbols, arrays and hashes. Nothing else exists in the
+//! evaluator, so no value can refer to code or to the outside world.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Nil,
+    Bool(bool),
+    Integer(i64),
+    String(String),
+    Symbol(String),
+    Array(Vec<Value>),
+    /// Entries in the order written; a repeated key keeps its last value.
+    Hash(Vec<(Value, Value)>),
+}
+
+impl Value {
+    /// Ruby truthiness: everything except `nil` and `false`.
+    pub fn is_truthy(&self) -> bool {
+        !matches!(self, Value::Nil | Value::Bool(false))
+    }
+
+    /// The text of a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The text of a string or the name of a symbol (DSL methods usually take
+    /// either).
+    pub fn as_name(&self) -> Option<&str> {
+        match self {
+            Value::String(s) | Value::Symbol(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What Ruby's `to_s` gives (used by interpolation).
+    pub fn to_ruby_s(&self) -> String {
+        match self {
+            Value::Nil => String::new(),
+            Value::String(s) | Value::Symbol(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The Ruby class name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "nil",
+            Value::Bool(true) => "true",
+            Value::Bool(false) => "false",
+            Value::Integer(_) => "an Integer",
+            Value::String(_) => "a String",
+            Value::Symbol(_) => "a Symbol",
+            Value::Array(_) => "an Array",
+            Value::Hash(_) => "a Hash",
+        }
+    }
+
+    /// The value for `key` in a hash.
+    pub fn hash_get(&self, key: &Value) -> Option<&Value> {
+        match self {
+            Value::Hash(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// Ruby's `inspect` form: `"text"`, `:sym`, `[1, 2]`, `{:a=>1}`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("nil"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Integer(i) => write!(f, "{i}"),
+            Value::String(s) => write!(f, "{s:?}"),
+            Value::Symbol(s) => write!(f, ":{s}"),
+            Value::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Hash(entries) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}=>{v}")?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truthiness_and_to_s_follow_ruby() {
+        assert!(!Value::Nil.is_truthy());
+        assert!(!Value::Bool(false).is_truthy());
+        assert!(Value::String(String::new()).is_truthy());
+        assert_eq!(Value::Nil.to_ruby_s(), "");
+        assert_eq!(Value::Symbol("a".into()).to_ruby_s(), "a");
+        let array = Value::Array(vec![Value::Integer(1), Value::Symbol("b".into())]);
+        assert_eq!(array.to_ruby_s(), "[1, :b]");
+    }
+
+    #[test]
+    fn hash_lookup_takes_the_last_entry() {
+        let key = Value::Symbol("k".into());
+        let hash = Value::Hash(vec![
+            (key.clone(), Value::Integer(1)),
+            (key.clone(), Value::Integer(2)),
+        ]);
+        assert_eq!(hash.hash_get(&key), Some(&Value::Integer(2)));
+    }
+}
