@@ -5,6 +5,7 @@
 mod failure;
 mod output;
 mod resolve;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Pick versions for demands from a cookbook universe file.
     Resolve(resolve::Args),
+    /// Serve a directory of cookbooks as a Supermarket-compatible registry.
+    Serve(serve::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let output = Output::new(&cli.global);
     let result = match &cli.command {
         Command::Resolve(args) => resolve::run(args, &output),
+        Command::Serve(args) => serve::run(args, &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
