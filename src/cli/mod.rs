@@ -7,6 +7,7 @@ mod output;
 pub mod package;
 pub mod pull;
 mod resolve;
+mod serve;
 pub mod verify_bundle;
 
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ pub enum Command {
     Pull(pull::Args),
     /// Check a bundle against its .sha256 file and its manifest.
     VerifyBundle(verify_bundle::Args),
+    /// Serve a directory of cookbooks as a Supermarket-compatible registry.
+    Serve(serve::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Package(args) => package::run(args).map_err(Failure::from),
         Command::Pull(args) => pull::run(args).map_err(Failure::from),
         Command::VerifyBundle(args) => verify_bundle::run(args).map_err(Failure::from),
+        Command::Serve(args) => serve::run(args, &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,7 @@
+name 'base'
+maintainer 'Larder Fixtures'
+maintainer_email 'fixtures@larder.invalid'
+license 'Apache-2.0'
+description 'Sets up the base system'
+version '2.0.0'
+supports 'ubuntu'

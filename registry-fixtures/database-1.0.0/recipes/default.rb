@@ -1,0 +1,2 @@
+# database 1.0.0: the default recipe of a larder test fixture.
+log 'database 1.0.0'

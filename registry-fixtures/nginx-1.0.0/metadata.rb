@@ -1,0 +1,8 @@
+name 'nginx'
+maintainer 'Larder Fixtures'
+maintainer_email 'fixtures@larder.invalid'
+license 'Apache-2.0'
+description 'Installs and configures nginx'
+version '1.0.0'
+depends 'packages', '~> 1.0'
+supports 'ubuntu'

@@ -1,0 +1,2 @@
+# packages 1.0.0: the default recipe of a larder test fixture.
+log 'packages 1.0.0'

@@ -1,0 +1,8 @@
+name 'packages'
+maintainer 'Larder Fixtures'
+maintainer_email 'fixtures@larder.invalid'
+license 'Apache-2.0'
+description 'Installs common packages'
+version '2.0.0'
+depends 'base', '~> 2.0'
+supports 'ubuntu'

@@ -1,0 +1,47 @@
+//! `larder serve DIR`: serve a registry directory as a Supermarket-compatible
+//! registry on loopback.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::{Failure, Output};
+use crate::serve::Server;
+
+/// How many requests are answered at once.
+const THREADS: usize = 4;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A directory of cookbook folders and/or `.tar.gz` files (or holding a
+    /// pre-built `universe.json`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The loopback address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:26310")]
+    pub listen: SocketAddr,
+    /// Print one line per request to stderr.
+    #[arg(long)]
+    pub log: bool,
+}
+
+/// Binds, prints `Serving N cookbook versions from DIR at URL` as the first
+/// line of stdout, and answers requests until the process is stopped.
+pub fn run(args: &Args, _output: &Output) -> Result<(), Failure> {
+    let server = Server::bind(&args.dir, args.listen)
+        .map_err(|e| Failure::new(e.exit_code(), "serve", e.to_string()))?;
+    let mut stdout = std::io::stdout().lock();
+    // The line is the contract with scripts and tests: printed even with
+    // --quiet, and flushed before the first request is answered.
+    let _ = writeln!(
+        stdout,
+        "Serving {} cookbook versions from {} at {}",
+        server.version_count(),
+        args.dir.display(),
+        server.url()
+    );
+    let _ = stdout.flush();
+    drop(stdout);
+    server.run(THREADS, args.log);
+    Ok(())
+}
