@@ -543,6 +543,12 @@ pub fn tree_digest(dir: &Path) -> Result<String, CacheError> {
         }
         files.push((key, item.into_path()));
     }
+    files_digest(files)
+}
+
+/// The digest [`tree_digest`] computes, over a given list of files: each
+/// is a `/`-separated relative name and the path to read it from.
+pub fn files_digest(mut files: Vec<(Vec<u8>, PathBuf)>) -> Result<String, CacheError> {
     files.sort();
     let mut tree = Sha256::new();
     for (key, path) in files {

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod dsl;
 pub mod http;
 pub mod index;
+pub mod install;
 pub mod lock;
 pub mod metadata;
 pub mod resolve;

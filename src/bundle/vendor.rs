@@ -65,42 +65,19 @@ pub fn copy_cookbook(
     for (path, _) in extra_files {
         check_extra_path(path)?;
     }
-    let ignore = Chefignore::for_cookbook(src_dir)?;
-    let root =
-        fs::canonicalize(src_dir).map_err(|e| BundleError::io("open cookbook", src_dir, e))?;
+    let files = cookbook_files(src_dir)?;
     prepare_destination(dest_dir)?;
 
     // Relative path → (source file to read, executable).
-    let mut plan: BTreeMap<String, Option<(PathBuf, bool)>> = BTreeMap::new();
-    let mut report = CopyReport::default();
-    let walk = WalkDir::new(&root)
-        .follow_links(false)
-        .sort_by_file_name()
+    let mut plan: BTreeMap<String, Option<(PathBuf, bool)>> = files
+        .kept
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !is_vcs_name(e.file_name()));
-    for entry in walk {
-        let entry = entry.map_err(|e| walk_error(&root, e))?;
-        let file_type = entry.file_type();
-        if file_type.is_dir() {
-            continue;
-        }
-        let rel = relative_name(entry.path(), &root)?;
-        if ignore.is_ignored(&rel) {
-            report.ignored.push(rel);
-            continue;
-        }
-        let source = if file_type.is_symlink() {
-            resolve_link(entry.path(), &root)?
-        } else if file_type.is_file() {
-            entry.path().to_path_buf()
-        } else {
-            return Err(BundleError::SpecialFile {
-                path: entry.path().to_path_buf(),
-            });
-        };
-        let meta = fs::metadata(&source).map_err(|e| BundleError::io("read", &source, e))?;
-        plan.insert(rel, Some((source, meta.permissions().mode() & 0o111 != 0)));
-    }
+        .map(|(rel, source)| (rel, Some(source)))
+        .collect();
+    let mut report = CopyReport {
+        ignored: files.ignored,
+        ..CopyReport::default()
+    };
     for (path, _) in extra_files {
         plan.insert(path.to_string(), None);
     }
@@ -125,6 +102,72 @@ pub fn copy_cookbook(
             .map_err(|e| BundleError::io("set permissions on", &target, e))?;
     }
     Ok(report)
+}
+
+/// The files of a cookbook that vendoring keeps, and those chefignore drops.
+pub struct CookbookFiles {
+    /// Relative path → (file to read, executable), sorted by path.
+    pub kept: BTreeMap<String, (PathBuf, bool)>,
+    /// Files left out by chefignore, relative, sorted.
+    pub ignored: Vec<String>,
+}
+
+/// Lists the files of the cookbook at `src_dir` the way vendoring sees them:
+/// chefignore applied, VCS files dropped, links inside the cookbook read
+/// through (links pointing outside are refused).
+pub fn cookbook_files(src_dir: &Path) -> Result<CookbookFiles, BundleError> {
+    let ignore = Chefignore::for_cookbook(src_dir)?;
+    let root =
+        fs::canonicalize(src_dir).map_err(|e| BundleError::io("open cookbook", src_dir, e))?;
+    let mut files = CookbookFiles {
+        kept: BTreeMap::new(),
+        ignored: Vec::new(),
+    };
+    let walk = WalkDir::new(&root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !is_vcs_name(e.file_name()));
+    for entry in walk {
+        let entry = entry.map_err(|e| walk_error(&root, e))?;
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            continue;
+        }
+        let rel = relative_name(entry.path(), &root)?;
+        if ignore.is_ignored(&rel) {
+            files.ignored.push(rel);
+            continue;
+        }
+        let source = if file_type.is_symlink() {
+            resolve_link(entry.path(), &root)?
+        } else if file_type.is_file() {
+            entry.path().to_path_buf()
+        } else {
+            return Err(BundleError::SpecialFile {
+                path: entry.path().to_path_buf(),
+            });
+        };
+        let meta = fs::metadata(&source).map_err(|e| BundleError::io("read", &source, e))?;
+        files
+            .kept
+            .insert(rel, (source, meta.permissions().mode() & 0o111 != 0));
+    }
+    Ok(files)
+}
+
+/// The digest of a cookbook on disk over exactly the files vendoring would
+/// copy (see [`crate::cache::files_digest`]): what a lock records for a
+/// path cookbook.
+pub fn cookbook_digest(src_dir: &Path) -> Result<String, BundleError> {
+    let files = cookbook_files(src_dir)?;
+    let list = files
+        .kept
+        .into_iter()
+        .map(|(rel, (source, _))| (rel.into_bytes(), source))
+        .collect();
+    crate::cache::files_digest(list)
+        .map_err(|e| BundleError::io("digest", src_dir, std::io::Error::other(e)))
 }
 
 fn is_vcs_name(name: &std::ffi::OsStr) -> bool {

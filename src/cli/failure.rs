@@ -73,3 +73,43 @@ impl From<crate::bundle::BundleError> for Failure {
 fn code_of(code: i32) -> u8 {
     u8::try_from(code).unwrap_or(47)
 }
+
+impl From<crate::berksfile::BerksfileError> for Failure {
+    fn from(err: crate::berksfile::BerksfileError) -> Self {
+        Failure::new(code_of(err.exit_code()), "berksfile", err.to_string())
+    }
+}
+
+impl From<crate::cache::CacheError> for Failure {
+    fn from(err: crate::cache::CacheError) -> Self {
+        Failure::new(code_of(err.exit_code()), "cache", err.to_string())
+    }
+}
+
+impl From<crate::install::InstallError> for Failure {
+    fn from(err: crate::install::InstallError) -> Self {
+        use crate::install::InstallError as E;
+        let message = err.to_string();
+        let (code, kind) = match &err {
+            E::Berksfile(e) => (code_of(e.exit_code()), "berksfile"),
+            E::Metadata { source, .. } => (code_of(source.exit_code()), "metadata"),
+            E::MismatchedName { .. } => (114, "mismatched_name"),
+            E::GitUnsupported { .. } => (99, "unsupported"),
+            E::NoSources { .. } => (146, "no_sources"),
+            E::Resolve(ResolveError::NoSolution { .. }) => (106, "no_solution"),
+            E::LockFile(e) => (code_of(e.exit_code()), "lockfile"),
+            E::BerksfileLock(e) => (code_of(e.exit_code()), "lockfile"),
+            E::Lock(e) => (code_of(e.exit_code()), "lockfile"),
+            E::OutOfSync { .. } => (144, "lockfile_out_of_sync"),
+            E::LockedVersionMissing { .. } => (149, "locked_version_missing"),
+            E::OfflineMissing { .. } => (103, "offline_missing"),
+            E::Source(e) => (e.exit_code(), "source"),
+            E::Http(e) => (e.exit_code(), "http"),
+            E::Universe(_) => (123, "source"),
+            E::Cache(e) => (code_of(e.exit_code()), "cache"),
+            E::Bundle(e) => (code_of(e.kind().exit_code()), "cookbook_files"),
+            E::Io { .. } => (47, "io"),
+        };
+        Failure::new(code, kind, message)
+    }
+}

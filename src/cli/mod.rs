@@ -3,6 +3,7 @@
 //! code.
 
 mod failure;
+mod install;
 mod output;
 pub mod package;
 pub mod pull;
@@ -43,6 +44,13 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Resolve the Berksfile, write the lockfile and fill the cookbook store.
+    #[command(visible_alias = "in")]
+    Install(install::InstallArgs),
+    /// Resolve again: everything, or only the named cookbooks (and what only
+    /// they needed); every other lock stays.
+    #[command(visible_alias = "up")]
+    Update(install::UpdateArgs),
     /// Pick versions for demands from a cookbook universe file.
     Resolve(resolve::Args),
     /// Pack vendored cookbooks into a reproducible, checksummed bundle.
@@ -59,6 +67,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let output = Output::new(&cli.global);
     let result = match &cli.command {
+        Command::Install(args) => install::run_install(args, &output),
+        Command::Update(args) => install::run_update(args, &output),
         Command::Resolve(args) => resolve::run(args, &output),
         Command::Package(args) => package::run(args).map_err(Failure::from),
         Command::Pull(args) => pull::run(args).map_err(Failure::from),

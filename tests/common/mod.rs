@@ -13,6 +13,11 @@ pub fn shared_data(relative: &str) -> Option<PathBuf> {
         .join(relative);
     if path.exists() {
         Some(path)
+    } else if std::env::var_os("LARDER_REQUIRE_SHARED_DATA").is_some() {
+        panic!(
+            "{} is required (LARDER_REQUIRE_SHARED_DATA is set)",
+            path.display()
+        );
     } else {
         eprintln!(
             "skipped: {} is not present (the shared data folder sits beside the repository)",

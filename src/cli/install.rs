@@ -1,0 +1,178 @@
+//! `larder install` and `larder update`: resolve the Berksfile, write the
+//! lock, and put every cookbook in the store.
+
+use std::path::PathBuf;
+
+use super::{Failure, Output};
+use crate::berksfile::GroupFilter;
+use crate::cache::Store;
+use crate::http::HttpSettings;
+use crate::install::{self, Outcome, Request, Unlock};
+
+/// Flags shared by the commands that read a Berksfile.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProjectArgs {
+    /// The Berksfile to read.
+    #[arg(long, short = 'b', default_value = "Berksfile", value_name = "PATH")]
+    pub berksfile: PathBuf,
+    /// Only these groups.
+    #[arg(long, short = 'o', value_delimiter = ',', value_name = "GROUP")]
+    pub only: Vec<String>,
+    /// Every group but these.
+    #[arg(long, short = 'e', value_delimiter = ',', value_name = "GROUP")]
+    pub except: Vec<String>,
+}
+
+/// Flags of commands that may fetch.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FetchArgs {
+    /// Use only what is cached; fail if something is missing.
+    #[arg(long)]
+    pub offline: bool,
+    /// Do not verify TLS certificates (for a private registry with a
+    /// self-signed certificate you cannot add with SSL_CERT_FILE).
+    #[arg(long)]
+    pub insecure: bool,
+    /// How many downloads run at once.
+    #[arg(long, short = 'j', default_value_t = 8)]
+    pub jobs: usize,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+    /// Fail (exit 144) instead of changing the lockfile.
+    #[arg(long)]
+    pub locked: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    /// Cookbooks to unlock; without names, everything is resolved again.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+pub fn run_install(args: &InstallArgs, output: &Output) -> Result<(), Failure> {
+    run(
+        &args.project,
+        &args.fetch,
+        args.locked,
+        Unlock::Nothing,
+        output,
+    )
+}
+
+pub fn run_update(args: &UpdateArgs, output: &Output) -> Result<(), Failure> {
+    let unlock = if args.names.is_empty() {
+        Unlock::Everything
+    } else {
+        Unlock::Only(args.names.clone())
+    };
+    run(&args.project, &args.fetch, false, unlock, output)
+}
+
+/// Builds the install request for a project's flags.
+pub fn request(
+    project: &ProjectArgs,
+    fetch: &FetchArgs,
+    locked: bool,
+    unlock: Unlock,
+) -> Result<Request, Failure> {
+    if !project.berksfile.exists() {
+        let dir = project
+            .berksfile
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| ".".to_string(), |p| p.display().to_string());
+        return Err(Failure::new(
+            100,
+            "no_berksfile",
+            format!(
+                "No Berksfile found at '{}' (looked in {dir}); create one, or point at it with --berksfile",
+                project.berksfile.display()
+            ),
+        ));
+    }
+    let filter = GroupFilter::new(&project.only, &project.except)?;
+    Ok(Request {
+        berksfile: project.berksfile.clone(),
+        filter,
+        locked,
+        offline: fetch.offline,
+        unlock,
+        http: HttpSettings {
+            insecure: fetch.insecure,
+            ..HttpSettings::default()
+        },
+        jobs: fetch.jobs,
+    })
+}
+
+fn run(
+    project: &ProjectArgs,
+    fetch: &FetchArgs,
+    locked: bool,
+    unlock: Unlock,
+    output: &Output,
+) -> Result<(), Failure> {
+    let request = request(project, fetch, locked, unlock)?;
+    let store = Store::open()?;
+    output.status("Resolving cookbook dependencies...");
+    let outcome = install::install(&request, &store, &|line| output.status(line))?;
+    for warning in &outcome.warnings {
+        output.detail(&format!("warning: {warning}"));
+    }
+    report(&outcome, output);
+    Ok(())
+}
+
+fn report(outcome: &Outcome, output: &Output) {
+    if output.is_json() {
+        let cookbooks: Vec<_> = outcome
+            .cookbooks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "version": c.raw_version,
+                    "source": c.from,
+                    "path": c.path,
+                    "downloaded": c.downloaded,
+                    "sha256": outcome.lock.cookbooks.get(&c.name).and_then(|l| l.sha256.clone()),
+                })
+            })
+            .collect();
+        output.json(&serde_json::json!({
+            "cookbooks": cookbooks,
+            "lockfile": outcome.lock_path,
+            "lockfile_written": outcome.lock_written,
+            "resolved": !outcome.trusted,
+        }));
+        return;
+    }
+    for source in &outcome.sources_read {
+        output.detail(&format!(
+            "read the cookbook index of {}",
+            crate::http::redact(source)
+        ));
+    }
+    for cookbook in &outcome.cookbooks {
+        if !cookbook.downloaded {
+            output.line(&format!(
+                "Using {} ({}) from {}",
+                cookbook.name, cookbook.raw_version, cookbook.from
+            ));
+        }
+    }
+    if outcome.lock_written {
+        output.status(&format!("Wrote {}", outcome.lock_path.display()));
+    }
+}

@@ -1,0 +1,360 @@
+//! `install` and `update`: from a Berksfile to a lockfile and a filled
+//! cookbook store.
+//!
+//! The flow: read the Berksfile and the cookbooks on disk it names; read
+//! the lock (`larder.lock`, or a `Berksfile.lock` to migrate from); drop
+//! what the Berksfile no longer asks for and whatever `update` unlocks;
+//! then either trust the lock (every dependency still locked at the same
+//! place, at a version its constraint accepts, every transitive constraint
+//! met) or resolve again with the locked versions preferred. A trusted lock
+//! whose cookbooks are all in the store needs no network at all. Finally,
+//! fetch what the store lacks, verify every artifact against the lock, and
+//! write the lockfiles.
+
+mod fetch;
+mod local;
+mod plan;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::berksfile::{BerksfileError, GroupFilter, Manifest, SourceSpec};
+use crate::cache::{CacheError, Store};
+use crate::http::{Client, HttpError, HttpSettings};
+use crate::index::Index;
+use crate::lock::berkshelf::{BerksfileLock, BerksfileLockError};
+use crate::lock::larder::{self as larder_lock, LarderLockError};
+use crate::lock::{Lock, LockError};
+use crate::metadata::MetadataError;
+use crate::resolve::{self, Demand, ResolveError};
+use crate::source::supermarket::{self, SupermarketError};
+use crate::universe::UniverseError;
+
+pub use fetch::Fetched;
+pub use local::LocalCookbook;
+use plan::Wanted;
+
+/// What to install and how.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub berksfile: PathBuf,
+    pub filter: GroupFilter,
+    /// Fail instead of changing the lock (for CI).
+    pub locked: bool,
+    /// Use only what is cached.
+    pub offline: bool,
+    pub unlock: Unlock,
+    pub http: HttpSettings,
+    /// How many downloads run at once.
+    pub jobs: usize,
+}
+
+/// What `update` releases from the lock before resolving.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unlock {
+    Nothing,
+    Everything,
+    Only(Vec<String>),
+}
+
+/// The result of an install.
+#[derive(Debug)]
+pub struct Outcome {
+    pub cookbooks: Vec<Fetched>,
+    pub lock: Lock,
+    pub lock_path: PathBuf,
+    /// Whether larder.lock (and Berksfile.lock, if the project has one)
+    /// were rewritten.
+    pub lock_written: bool,
+    /// Whether the versions came from a trusted lock without resolving.
+    pub trusted: bool,
+    /// Source URLs whose universes were read.
+    pub sources_read: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Everything that can stop an install.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Berksfile(#[from] BerksfileError),
+    #[error("cannot read the cookbook in {path}: {source}")]
+    Metadata {
+        path: PathBuf,
+        source: Box<MetadataError>,
+    },
+    #[error(
+        "the cookbook in {path} is named '{actual}' in its metadata, but the Berksfile calls it \
+         '{expected}'; use the same name in both"
+    )]
+    MismatchedName {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "git locations are not supported by this larder yet: {name} comes from {url} \
+         (Berksfile line {line})"
+    )]
+    GitUnsupported {
+        name: String,
+        url: String,
+        line: usize,
+    },
+    #[error(
+        "the Berksfile declares no source, but {} must come from one; add \
+         `source 'https://supermarket.chef.io'` (or your own registry) to {berksfile}",
+        names.join(", ")
+    )]
+    NoSources {
+        names: Vec<String>,
+        berksfile: String,
+    },
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    LockFile(#[from] LarderLockError),
+    #[error(transparent)]
+    BerksfileLock(#[from] BerksfileLockError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(
+        "the lockfile is out of sync with {berksfile}: {reason}; run `larder install` without \
+         --locked and commit the new lock"
+    )]
+    OutOfSync { berksfile: String, reason: String },
+    #[error(
+        "cookbook '{name}' ({version}) is locked but no source has it; it may have been \
+         removed, or the Berksfile's sources changed. Run `larder update {name}` to pick a \
+         version that exists"
+    )]
+    LockedVersionMissing { name: String, version: String },
+    #[error(
+        "--offline, but these cookbooks are not in the store: {}; run once without --offline",
+        names.join(", ")
+    )]
+    OfflineMissing { names: Vec<String> },
+    #[error(transparent)]
+    Source(#[from] SupermarketError),
+    #[error(transparent)]
+    Universe(#[from] UniverseError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where the lockfiles of a Berksfile live.
+pub fn lock_paths(berksfile: &Path) -> (PathBuf, PathBuf) {
+    let dir = berksfile.parent().unwrap_or(Path::new("."));
+    let mut berks_lock = berksfile.as_os_str().to_owned();
+    berks_lock.push(".lock");
+    (dir.join(larder_lock::FILE_NAME), PathBuf::from(berks_lock))
+}
+
+/// Reads the current lock: larder.lock, else the GRAPH of a Berksfile.lock.
+pub fn read_lock(berksfile: &Path) -> Result<(Option<Lock>, Vec<String>), InstallError> {
+    let (larder_path, berks_path) = lock_paths(berksfile);
+    if let Some(lock) = larder_lock::read(&larder_path)? {
+        return Ok((Some(lock), Vec::new()));
+    }
+    let mut warnings = Vec::new();
+    if berks_path.exists() {
+        match BerksfileLock::read(&berks_path)? {
+            Some(berks) => return Ok((Some(Lock::from(berks)), warnings)),
+            None => warnings.push(crate::lock::berkshelf::empty_lockfile_warning(&berks_path)),
+        }
+    }
+    Ok((None, warnings))
+}
+
+/// Runs an install (or an update, per `request.unlock`).
+/// `on_progress` receives one line per download as it starts.
+pub fn install(
+    request: &Request,
+    store: &Store,
+    on_progress: &(dyn Fn(&str) + Sync),
+) -> Result<Outcome, InstallError> {
+    let manifest = Manifest::load(&request.berksfile)?;
+    let mut warnings = manifest.warnings.clone();
+    let wanted = plan::wanted(&manifest, &request.filter)?;
+    let (previous, lock_warnings) = read_lock(&request.berksfile)?;
+    warnings.extend(lock_warnings);
+
+    let mut lock = previous.clone().unwrap_or_default();
+    match &request.unlock {
+        Unlock::Nothing => {}
+        Unlock::Everything => lock = Lock::default(),
+        Unlock::Only(names) => lock = lock.unlock(names)?,
+    }
+    plan::reduce(&mut lock, &wanted);
+    let client = Client::new(request.http.clone())?;
+    let mut sources_read = Vec::new();
+
+    let trusted = request.unlock == Unlock::Nothing && plan::trusts(&lock, &wanted).is_ok();
+    let (new_lock, index) = if trusted {
+        (plan::relock(&lock, &wanted), None)
+    } else {
+        let index = build_index(&manifest, &wanted, &client, store, request.offline)?;
+        sources_read = registry_urls(&manifest);
+        let demands: Vec<Demand> = wanted
+            .iter()
+            .map(|w| Demand::new(w.name.clone(), w.constraint.clone()))
+            .collect();
+        let preferences: HashMap<String, _> =
+            lock.pins().map(|(n, v)| (n.to_string(), v)).collect();
+        let resolution = resolve::resolve(&index, &demands, &preferences)?;
+        let new_lock = plan::lock_from(&resolution, &index, &wanted, &manifest, &lock);
+        (new_lock, Some(index))
+    };
+
+    let (larder_path, berks_path) = lock_paths(&request.berksfile);
+    let changed = previous.as_ref() != Some(&new_lock) || !larder_path.exists();
+    if request.locked && changed {
+        let reason = match &previous {
+            None => "there is no larder.lock yet".to_string(),
+            Some(_) => plan::describe_change(previous.as_ref(), &new_lock),
+        };
+        return Err(InstallError::OutOfSync {
+            berksfile: request.berksfile.display().to_string(),
+            reason,
+        });
+    }
+
+    let fetcher = fetch::Fetcher {
+        store,
+        client: &client,
+        manifest: &manifest,
+        offline: request.offline,
+        jobs: request.jobs,
+    };
+    let (cookbooks, final_lock) =
+        fetcher.fetch_all(&new_lock, index, &mut sources_read, &wanted, on_progress)?;
+    let lock_written = changed || previous.as_ref() != Some(&final_lock);
+    if lock_written {
+        larder_lock::write(&final_lock, &larder_path)?;
+        if berks_path.exists() {
+            BerksfileLock::from(&final_lock).write(&berks_path)?;
+        }
+    }
+    Ok(Outcome {
+        cookbooks,
+        lock: final_lock,
+        lock_path: larder_path,
+        lock_written,
+        trusted,
+        sources_read,
+        warnings,
+    })
+}
+
+/// The URLs of the registry sources, in Berksfile order.
+fn registry_urls(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            SourceSpec::Url(url) | SourceSpec::Artifactory { url, .. } => Some(url.clone()),
+            SourceSpec::ChefRepo(_) => None,
+        })
+        .collect()
+}
+
+/// Builds the index the resolver sees: every source's universe in
+/// Berksfile order (the first to list a version supplies it), then the
+/// cookbooks on disk, which replace whatever registries list for their name.
+pub fn build_index(
+    manifest: &Manifest,
+    wanted: &[Wanted],
+    client: &Client,
+    store: &Store,
+    offline: bool,
+) -> Result<Index, InstallError> {
+    let mut index = Index::new();
+    let needs_source = plan::needs_source(wanted);
+    if manifest.sources.is_empty() && !needs_source.is_empty() {
+        return Err(InstallError::NoSources {
+            names: needs_source,
+            berksfile: manifest.path.display().to_string(),
+        });
+    }
+    for (position, spec) in manifest.sources.iter().enumerate() {
+        match spec {
+            SourceSpec::Url(url) | SourceSpec::Artifactory { url, .. } => {
+                let headers = fetch::source_headers(spec);
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let body = supermarket::fetch_universe(client, store, url, &headers, offline)?;
+                supermarket::add_to_index(&body, url, position, &mut index)?;
+            }
+            SourceSpec::ChefRepo(dir) => local::add_chef_repo(dir, &mut index)?,
+        }
+    }
+    for want in wanted {
+        if let Some(cookbook) = &want.local {
+            let id = index.intern(&cookbook.metadata.name);
+            let release = cookbook.release(&mut index);
+            index.pin(id, release);
+        }
+    }
+    Ok(index)
+}
+
+/// `path` relative to `base` when it lies below it, else `../`-relative
+/// when they share a root, as Berkshelf writes locations in lockfiles.
+pub fn relative_path(path: &Path, base: &Path) -> String {
+    let path_parts: Vec<_> = path.components().collect();
+    let base_parts: Vec<_> = base.components().collect();
+    let common = path_parts
+        .iter()
+        .zip(&base_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return path.display().to_string();
+    }
+    let mut parts: Vec<String> = vec!["..".to_string(); base_parts.len() - common];
+    parts.extend(
+        path_parts[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_read_like_berkshelf() {
+        let base = Path::new("/work/project");
+        assert_eq!(relative_path(Path::new("/work/project"), base), ".");
+        assert_eq!(relative_path(Path::new("/work/project/fake"), base), "fake");
+        assert_eq!(
+            relative_path(Path::new("/work/cookbook-path/jenkins-config"), base),
+            "../cookbook-path/jenkins-config"
+        );
+    }
+
+    #[test]
+    fn lockfiles_sit_beside_the_berksfile() {
+        let (larder, berks) = lock_paths(Path::new("/p/Berksfile"));
+        assert_eq!(larder, Path::new("/p/larder.lock"));
+        assert_eq!(berks, Path::new("/p/Berksfile.lock"));
+    }
+}
