@@ -102,8 +102,15 @@ pub fn request(
         ));
     }
     let filter = GroupFilter::new(&project.only, &project.except)?;
+    let berksfile = std::path::absolute(&project.berksfile).map_err(|e| {
+        Failure::new(
+            100,
+            "no_berksfile",
+            format!("cannot locate {}: {e}", project.berksfile.display()),
+        )
+    })?;
     Ok(Request {
-        berksfile: project.berksfile.clone(),
+        berksfile,
         filter,
         locked,
         offline: fetch.offline,

@@ -1,0 +1,397 @@
+//! `larder install` and `larder update` through the real binary, against
+//! `larder serve registry-fixtures` on loopback and a `file://` registry.
+//! The fixture cookbooks are described in registry-fixtures/README.md.
+
+mod common;
+
+use common::project::{Project, fixtures};
+use common::server::Server;
+
+/// `name version` pairs of the lock, in order.
+fn locked_versions(project: &Project) -> Vec<(String, String)> {
+    let lock: toml::Table = project
+        .read("larder.lock")
+        .parse()
+        .expect("larder.lock is TOML");
+    let cookbooks = lock["cookbook"].as_table().expect("a cookbook table");
+    cookbooks
+        .iter()
+        .map(|(name, entry)| {
+            (
+                name.clone(),
+                entry["version"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn installs_from_a_served_registry_then_again_without_any_network() {
+    let mut server = Server::start(fixtures());
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\n\ncookbook 'app', '~> 1.0'\n", server.url),
+    );
+
+    project.larder(&["install"]).assert().success();
+    assert_eq!(
+        locked_versions(&project),
+        pairs(&[
+            ("app", "1.0.0"),
+            ("base", "1.1.0"),
+            ("database", "1.1.0"),
+            ("nginx", "2.0.0"),
+            ("packages", "1.2.0")
+        ])
+    );
+    let lock = project.read("larder.lock");
+    assert_eq!(lock.matches("sha256 = ").count(), 5, "{lock}");
+    assert!(
+        project
+            .stored("nginx", "2.0.0")
+            .join("metadata.json")
+            .is_file()
+    );
+    assert!(
+        project
+            .stored("database", "1.1.0")
+            .join("VERSION")
+            .is_file()
+    );
+
+    // Warm store, trusted lock: no request at all, so a stopped server is fine.
+    server.stop();
+    let output = project.larder(&["install"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("Using nginx (2.0.0)"), "{stdout}");
+    assert_eq!(
+        project.read("larder.lock"),
+        lock,
+        "a no-op install leaves the lock alone"
+    );
+}
+
+#[test]
+fn installs_from_a_file_registry() {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\ncookbook 'nginx', '~> 1.0'\n",
+            fixtures().display()
+        ),
+    );
+    project.larder(&["install"]).assert().success();
+    assert_eq!(
+        locked_versions(&project),
+        pairs(&[("base", "1.1.0"), ("nginx", "1.0.0"), ("packages", "1.2.0")])
+    );
+    assert!(
+        project
+            .stored("packages", "1.2.0")
+            .join("recipes/default.rb")
+            .is_file()
+    );
+}
+
+#[test]
+fn json_output_lists_every_cookbook_with_its_digest() {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\ncookbook 'legacy'\n",
+            fixtures().display()
+        ),
+    );
+    let output = project
+        .larder(&["install", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cookbooks = json["cookbooks"].as_array().unwrap();
+    let names: Vec<&str> = cookbooks
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["base", "legacy"]);
+    assert_eq!(cookbooks[0]["version"], "1.0.0");
+    assert_eq!(cookbooks[0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(json["lockfile_written"], true);
+}
+
+#[test]
+fn locked_fails_instead_of_changing_the_lock() {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\ncookbook 'legacy'\n", server.url),
+    );
+
+    let output = project.larder(&["install", "--locked"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(144), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("out of sync"));
+    assert!(!project.path("larder.lock").exists(), "nothing is written");
+
+    project.larder(&["install"]).assert().success();
+    project.larder(&["install", "--locked"]).assert().success();
+
+    let lock = project.read("larder.lock");
+    project.write(
+        "Berksfile",
+        &format!(
+            "source '{}'\ncookbook 'legacy'\ncookbook 'database'\n",
+            server.url
+        ),
+    );
+    let output = project.larder(&["install", "--locked"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(144));
+    assert!(
+        stderr_of(&output).contains("database 1.0.0 would be added"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert_eq!(project.read("larder.lock"), lock);
+}
+
+#[test]
+fn a_berksfile_lock_is_honoured_then_update_moves_only_what_it_names() {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\ncookbook 'packages'\n", server.url),
+    );
+    project.write(
+        "Berksfile.lock",
+        "DEPENDENCIES\n  packages\n\nGRAPH\n  base (1.0.0)\n  packages (1.0.0)\n    base (~> 1.0)\n",
+    );
+
+    project.larder(&["install"]).assert().success();
+    assert_eq!(
+        locked_versions(&project),
+        pairs(&[("base", "1.0.0"), ("packages", "1.0.0")])
+    );
+
+    project.larder(&["update", "base"]).assert().success();
+    assert_eq!(
+        locked_versions(&project),
+        pairs(&[("base", "1.1.0"), ("packages", "1.0.0")])
+    );
+    assert_eq!(
+        project.read("Berksfile.lock"),
+        "DEPENDENCIES\n  packages\n\nGRAPH\n  base (1.1.0)\n  packages (1.0.0)\n    base (~> 1.0)\n",
+        "Berksfile.lock is kept in Berkshelf's format"
+    );
+
+    project.larder(&["update"]).assert().success();
+    assert_eq!(
+        locked_versions(&project),
+        pairs(&[("base", "2.0.0"), ("packages", "2.0.0")])
+    );
+
+    let output = project.larder(&["update", "nosuch"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(120));
+    assert!(stderr_of(&output).contains("nosuch"));
+}
+
+#[test]
+fn a_conflict_is_explained_and_writes_nothing() {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\ncookbook 'app'\ncookbook 'legacy'\n",
+            fixtures().display()
+        ),
+    );
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(106));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("you asked for legacy")
+            && stderr.contains("legacy 1.0.0 requires base < 1.1.0"),
+        "{stderr}"
+    );
+    assert!(!project.path("larder.lock").exists());
+}
+
+#[test]
+fn a_tampered_store_entry_is_caught() {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\ncookbook 'legacy'\n",
+            fixtures().display()
+        ),
+    );
+    project.larder(&["install"]).assert().success();
+    let readme = project.stored("base", "1.0.0").join("README.md");
+    std::fs::write(&readme, "# base\n\nsomething else\n").unwrap();
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(124));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("base") && stderr.contains("1.0.0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_download_that_does_not_match_the_lock_is_refused() {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\ncookbook 'legacy'\n", server.url),
+    );
+    project.larder(&["install"]).assert().success();
+    let lock = project.read("larder.lock");
+    let start = lock.find("[cookbook.base]").unwrap();
+    let sha_at = start + lock[start..].find("sha256 = \"").unwrap() + "sha256 = \"".len();
+    let mut tampered = lock.clone();
+    tampered.replace_range(sha_at..sha_at + 64, &"0".repeat(64));
+    project.write("larder.lock", &tampered);
+
+    let fresh = Project::new();
+    std::fs::copy(project.path("Berksfile"), fresh.path("Berksfile")).unwrap();
+    std::fs::copy(project.path("larder.lock"), fresh.path("larder.lock")).unwrap();
+    let output = fresh.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(124), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains(&"0".repeat(64)));
+    assert!(
+        !fresh.stored("base", "1.0.0").exists(),
+        "nothing from the bad download is installed"
+    );
+}
+
+#[test]
+fn path_and_metadata_cookbooks_need_no_source_of_their_own() {
+    let project = Project::new();
+    project.write(
+        "metadata.rb",
+        "name 'site'\nversion '0.3.0'\ndepends 'helpers'\n",
+    );
+    project.write("recipes/default.rb", "include_recipe 'helpers'\n");
+    project.write(
+        "vendor/helpers/metadata.rb",
+        "name 'helpers'\nversion '1.2.3'\n",
+    );
+    project.write(
+        "Berksfile",
+        "metadata\ncookbook 'helpers', path: 'vendor/helpers'\n",
+    );
+    project.larder(&["install"]).assert().success();
+    let lock = project.read("larder.lock");
+    assert!(
+        lock.contains("[cookbook.site]\nversion = \"0.3.0\"\npath = \".\""),
+        "{lock}"
+    );
+    assert!(lock.contains("path = \"vendor/helpers\""), "{lock}");
+    assert!(
+        !project.path("Berksfile.lock").exists(),
+        "no Berksfile.lock unless the project has one"
+    );
+
+    project.write(
+        "metadata.rb",
+        "name 'site'\nversion '0.3.0'\ndepends 'helpers'\ndepends 'base'\n",
+    );
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(146));
+    assert!(
+        stderr_of(&output).contains("base must come from one"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn a_path_cookbook_with_registry_dependencies_writes_berkshelf_path_entries() {
+    let project = Project::new();
+    project.write(
+        "site/metadata.rb",
+        "name 'site'\nversion '1.0.0'\ndepends 'base', '~> 2.0'\n",
+    );
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\ncookbook 'site', path: 'site'\n",
+            fixtures().display()
+        ),
+    );
+    project.write("Berksfile.lock", "");
+    project.larder(&["install"]).assert().success();
+    assert_eq!(
+        project.read("Berksfile.lock"),
+        "DEPENDENCIES\n  site\n    path: site\n\nGRAPH\n  base (2.0.0)\n  site (1.0.0)\n    base (~> 2.0)\n"
+    );
+}
+
+#[test]
+fn bad_berksfiles_name_the_file_and_line() {
+    let project = Project::new();
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(100));
+    assert!(stderr_of(&output).contains("No Berksfile found"));
+
+    project.write(
+        "Berksfile",
+        "source 'https://supermarket.chef.io'\ncookbook 'apt', '~> two'\n",
+    );
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(113));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("Berksfile:2:") && stderr.contains("~> two"),
+        "{stderr}"
+    );
+
+    project.write(
+        "Berksfile",
+        "source 'https://supermarket.chef.io'\nsystem('rm -rf /')\n",
+    );
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(113));
+    assert!(
+        stderr_of(&output).contains("Berksfile:2:"),
+        "{}",
+        stderr_of(&output)
+    );
+
+    project.write("Berksfile", "source 'ftp://example.com'\ncookbook 'apt'\n");
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(137));
+}
+
+#[test]
+fn offline_without_a_cache_says_what_is_missing() {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\ncookbook 'legacy'\n", server.url),
+    );
+    let output = project.larder(&["install", "--offline"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("run once without --offline"),
+        "{}",
+        stderr_of(&output)
+    );
+}
