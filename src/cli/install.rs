@@ -133,7 +133,18 @@ fn run(
     let request = request(project, fetch, locked, unlock)?;
     let store = Store::open()?;
     output.status("Resolving cookbook dependencies...");
-    let outcome = install::install(&request, &store, &|line| output.status(line))?;
+    let progress = output.progress();
+    let outcome = install::install(&request, &store, &|line| match &progress {
+        Some(bar) => {
+            bar.inc(1);
+            bar.set_message(line.to_string());
+        }
+        None => output.status(line),
+    });
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
     for warning in &outcome.warnings {
         output.detail(&format!("warning: {warning}"));
     }

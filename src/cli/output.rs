@@ -56,6 +56,21 @@ impl Output {
         }
     }
 
+    /// A progress bar on stderr when a person is watching it (a terminal,
+    /// not `--quiet`); `None` means plain lines, as CI logs want.
+    pub fn progress(&self) -> Option<indicatif::ProgressBar> {
+        use std::io::IsTerminal;
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        let style = indicatif::ProgressStyle::with_template("{spinner} [{pos}] {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
+    }
+
     /// Detail shown only with `--verbose` (stderr).
     pub fn detail(&self, text: &str) {
         if self.verbose {
