@@ -7,6 +7,8 @@
 
 #[path = "support/synthetic_universe.rs"]
 mod synthetic_universe;
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,15 +18,7 @@ use std::time::{Duration, Instant};
 use larder::resolve::{Demand, resolve};
 use larder::universe;
 use larder::version::Constraint;
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
+use timing::{median, ms};
 
 fn parse_demands(texts: &[String]) -> Vec<Demand> {
     texts

@@ -7,8 +7,9 @@
 //! string. A cookbook that is only depended upon and never listed has no
 //! releases; the resolver reports any version that needs it as unusable.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+
+use rustc_hash::FxHashMap;
 
 use crate::version::{Constraint, Version};
 
@@ -84,7 +85,9 @@ pub struct Note(pub String);
 #[derive(Clone, Debug, Default)]
 pub struct Index {
     cookbooks: Vec<Cookbook>,
-    ids: HashMap<String, CookbookId>,
+    /// Name lookups are the hot path of loading a universe: a fast,
+    /// non-cryptographic hash (the names come from the user's own sources).
+    ids: FxHashMap<String, CookbookId>,
     notes: Vec<Note>,
 }
 

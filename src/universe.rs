@@ -79,11 +79,16 @@ pub fn parse_into(
     index: &mut Index,
     mut origin_of: impl FnMut(&str, Option<&str>) -> Origin,
 ) -> Result<Vec<StoredDemand>, UniverseError> {
-    let document: Document =
-        serde_json::from_slice(bytes).map_err(|source| UniverseError::Json {
-            origin: origin.to_string(),
-            source,
-        })?;
+    // Checking UTF-8 once for the whole body is much cheaper than serde_json
+    // checking every string of a slice on its own.
+    let text = std::str::from_utf8(bytes).map_err(|e| UniverseError::Json {
+        origin: origin.to_string(),
+        source: serde::de::Error::custom(format!("not UTF-8: {e}")),
+    })?;
+    let document: Document = serde_json::from_str(text).map_err(|source| UniverseError::Json {
+        origin: origin.to_string(),
+        source,
+    })?;
     for (Text(name), versions) in document.cookbooks {
         let id = index.intern(&name);
         for (Text(raw_version), body) in versions {

@@ -54,24 +54,39 @@ impl Version {
 
     /// Parses `text` (surrounding whitespace ignored) into its numeric parts.
     fn parse_parts(text: &str, max_parts: usize) -> Result<([u64; 4], usize), VersionError> {
-        let trimmed = text.trim();
         let invalid = || VersionError {
             text: text.to_string(),
         };
-        if trimmed.is_empty() {
-            return Err(invalid());
-        }
+        // A byte scan rather than split/parse: universes hold tens of
+        // thousands of versions and constraints, and this is their hot path.
+        let bytes = text.trim_ascii().as_bytes();
         let mut parts = [0u64; 4];
         let mut count = 0;
-        for piece in trimmed.split('.') {
-            if count == max_parts || piece.is_empty() || !piece.bytes().all(|b| b.is_ascii_digit())
-            {
-                return Err(invalid());
+        let mut digits = 0;
+        for &byte in bytes {
+            match byte {
+                b'0'..=b'9' => {
+                    if count == max_parts {
+                        return Err(invalid());
+                    }
+                    let value = parts[count]
+                        .checked_mul(10)
+                        .and_then(|v| v.checked_add(u64::from(byte - b'0')))
+                        .ok_or_else(invalid)?;
+                    parts[count] = value;
+                    digits += 1;
+                }
+                b'.' if digits > 0 => {
+                    count += 1;
+                    digits = 0;
+                }
+                _ => return Err(invalid()),
             }
-            parts[count] = piece.parse().map_err(|_| invalid())?;
-            count += 1;
         }
-        Ok((parts, count))
+        if digits == 0 {
+            return Err(invalid());
+        }
+        Ok((parts, count + 1))
     }
 }
 
@@ -178,7 +193,7 @@ impl Constraint {
 
     /// Parses a constraint. Empty text and `[]` mean any version.
     pub fn parse(text: &str) -> Result<Self, ConstraintError> {
-        let trimmed = text.trim();
+        let trimmed = text.trim_ascii();
         if trimmed.is_empty() || trimmed == "[]" {
             return Ok(Constraint::any());
         }

@@ -98,6 +98,9 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
             output.line(&format!("{name} {}", pick.raw_version));
         }
     }
+    // The process ends here: handing a large index back to the allocator
+    // piece by piece would cost more than the resolution itself.
+    std::mem::forget(file);
     Ok(())
 }
 
