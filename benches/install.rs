@@ -97,6 +97,7 @@ fn main() {
     let installed = lock.matches("[cookbook.").count();
     let warm = time_command(20, || install(&home));
     let _ = server.kill();
+    let _ = server.wait();
     let warm_offline = time_command(20, || install(&home));
 
     println!("| install | cookbooks | median |");
