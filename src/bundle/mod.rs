@@ -3,7 +3,8 @@
 //! stack" model).
 //!
 //! - [`chefignore`] decides which cookbook files Chef would leave out;
-//! - [`vendor`] copies one cookbook into a clean folder;
+//! - [`vendor`] copies one cookbook into a clean folder, and [`vendor_set`]
+//!   a whole resolved set into a target directory;
 //! - [`package`] packs a folder of cookbooks into `cookbooks-<digest>.tar.gz`
 //!   with a manifest inside and a `.sha256` file beside, byte-for-byte
 //!   reproducible, compressed by [`gzip`] on every core;
@@ -21,6 +22,7 @@ pub mod manifest;
 pub mod package;
 pub mod pull;
 pub mod vendor;
+pub mod vendor_set;
 pub mod verify;
 
 use std::io;
@@ -104,6 +106,13 @@ pub enum BundleError {
     SpecialFile { path: PathBuf },
     #[error("{} is not empty; vendor each cookbook into a fresh folder", path.display())]
     DestinationNotEmpty { path: PathBuf },
+    #[error(
+        "{} holds other things than the cookbooks being vendored ({}); choose an empty \
+         directory, or pass --delete to remove them",
+        path.display(),
+        entries.join(", ")
+    )]
+    VendorTargetInUse { path: PathBuf, entries: Vec<String> },
     #[error("extra file path '{path}' must be relative and stay inside the cookbook")]
     InvalidExtraPath { path: String },
     #[error("file name {} is not valid UTF-8; rename it or list it in chefignore", path.display())]
@@ -202,6 +211,7 @@ impl BundleError {
             E::UnsupportedLink { .. }
             | E::SpecialFile { .. }
             | E::DestinationNotEmpty { .. }
+            | E::VendorTargetInUse { .. }
             | E::InvalidExtraPath { .. }
             | E::NonUtf8Path { .. }
             | E::InvalidCookbookName { .. }

@@ -130,6 +130,20 @@ fn run(
     unlock: Unlock,
     output: &Output,
 ) -> Result<(), Failure> {
+    let outcome = install_project(project, fetch, locked, unlock, output)?;
+    report(&outcome, output);
+    Ok(())
+}
+
+/// Runs an install for a project, showing progress; the commands that
+/// need the cookbooks in place (vendor, package) start with it.
+pub fn install_project(
+    project: &ProjectArgs,
+    fetch: &FetchArgs,
+    locked: bool,
+    unlock: Unlock,
+    output: &Output,
+) -> Result<Outcome, Failure> {
     let request = request(project, fetch, locked, unlock)?;
     let store = Store::open()?;
     output.status("Resolving cookbook dependencies...");
@@ -148,8 +162,7 @@ fn run(
     for warning in &outcome.warnings {
         output.detail(&format!("warning: {warning}"));
     }
-    report(&outcome, output);
-    Ok(())
+    Ok(outcome)
 }
 
 fn report(outcome: &Outcome, output: &Output) {

@@ -9,6 +9,7 @@ pub mod package;
 pub mod pull;
 mod resolve;
 mod serve;
+mod vendor;
 pub mod verify_bundle;
 
 use std::process::ExitCode;
@@ -53,7 +54,9 @@ pub enum Command {
     Update(install::UpdateArgs),
     /// Pick versions for demands from a cookbook universe file.
     Resolve(resolve::Args),
-    /// Pack vendored cookbooks into a reproducible, checksummed bundle.
+    /// Install, then copy every resolved cookbook into PATH/<name>/.
+    Vendor(vendor::Args),
+    /// Install and pack the cookbooks into a reproducible, checksummed bundle.
     Package(package::Args),
     /// Fetch a bundle, verify it and switch a cookbook directory to it.
     Pull(pull::Args),
@@ -70,7 +73,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Install(args) => install::run_install(args, &output),
         Command::Update(args) => install::run_update(args, &output),
         Command::Resolve(args) => resolve::run(args, &output),
-        Command::Package(args) => package::run(args).map_err(Failure::from),
+        Command::Vendor(args) => vendor::run(args, &output),
+        Command::Package(args) => package::run(args, &output),
         Command::Pull(args) => pull::run(args).map_err(Failure::from),
         Command::VerifyBundle(args) => verify_bundle::run(args).map_err(Failure::from),
         Command::Serve(args) => serve::run(args, &output),

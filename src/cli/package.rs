@@ -1,58 +1,125 @@
-//! `larder package`: packs a folder of vendored cookbooks into a
-//! reproducible bundle with its `.sha256` sidecar.
-//!
-//! Until `install` and `vendor` are wired in, the input is `--from DIR`, a
-//! folder with one folder per cookbook. Each cookbook's version is read
-//! from its `metadata.json` (Chef's default `0.0.0` without one) and its
-//! source is recorded as `vendor`.
+//! `larder package [PATH]`: install, vendor into a scratch directory, and
+//! pack the result into a reproducible bundle with its `.sha256` sidecar.
+//! `--from DIR` packs an already vendored folder instead.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
+use super::install::{FetchArgs, ProjectArgs, install_project};
+use super::vendor::items_of;
+use super::{Failure, Output};
 use crate::bundle::BundleError;
 use crate::bundle::package::{self, CookbookInfo, Destination, PackageRequest};
+use crate::bundle::vendor_set::vendor_set;
+use crate::install::Unlock;
+use crate::lock::LockedSource;
+use crate::metadata::Metadata;
 
 /// Arguments of `larder package`.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Where to write the bundle: a directory (named cookbooks-<digest>.tar.gz
     /// inside it) or a file path. Default: the current directory.
     pub path: Option<PathBuf>,
-    /// Folder holding one folder per cookbook, as `vendor` produces.
+    /// Pack this folder of vendored cookbooks (one folder per cookbook)
+    /// instead of installing the Berksfile.
     #[arg(long, value_name = "DIR")]
-    pub from: PathBuf,
-    /// Digest of the lockfile the cookbooks were resolved from, recorded in
-    /// the manifest.
-    #[arg(long, value_name = "HEX", default_value = "")]
-    pub lock_digest: String,
+    pub from: Option<PathBuf>,
+    /// With --from: the digest of the lockfile the cookbooks were resolved
+    /// from, recorded in the manifest.
+    #[arg(long, value_name = "HEX", requires = "from")]
+    pub lock_digest: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
 }
 
 /// Runs `larder package`.
-pub fn run(args: &Args) -> Result<(), BundleError> {
-    let cookbooks = describe_folder(&args.from)?;
+pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let destination = match &args.path {
         None => Destination::Dir(PathBuf::from(".")),
         Some(path) if path.is_dir() => Destination::Dir(path.clone()),
         Some(path) => Destination::File(path.clone()),
     };
+    let scratch;
+    let (cookbooks_dir, cookbooks, lock_digest) = match &args.from {
+        Some(dir) => (
+            dir.clone(),
+            describe_folder(dir)?,
+            args.lock_digest.clone().unwrap_or_default(),
+        ),
+        None => {
+            let outcome =
+                install_project(&args.project, &args.fetch, false, Unlock::Nothing, output)?;
+            scratch = tempfile::tempdir().map_err(|e| {
+                BundleError::io("create a scratch directory in", &std::env::temp_dir(), e)
+            })?;
+            let dir = scratch.path().join("cookbooks");
+            vendor_set(&items_of(&outcome), &dir, false)?;
+            let cookbooks = outcome
+                .cookbooks
+                .iter()
+                .map(|c| CookbookInfo {
+                    name: c.name.clone(),
+                    version: c.raw_version.clone(),
+                    source: outcome
+                        .lock
+                        .cookbooks
+                        .get(&c.name)
+                        .map_or_else(String::new, |l| source_text(&l.source)),
+                })
+                .collect();
+            let lock_bytes = fs::read(&outcome.lock_path)
+                .map_err(|e| BundleError::io("read", &outcome.lock_path, e))?;
+            (dir, cookbooks, hex::encode(Sha256::digest(&lock_bytes)))
+        }
+    };
     let request = PackageRequest {
-        cookbooks_dir: &args.from,
+        cookbooks_dir: &cookbooks_dir,
         cookbooks: &cookbooks,
-        lock_digest: &args.lock_digest,
+        lock_digest: &lock_digest,
         destination,
         mtime: package::epoch_from_env()?,
         threads: package::available_threads(),
     };
     let packaged = package::package(&request)?;
-    println!("Cookbook(s) packaged to {}", packaged.archive.display());
-    println!(
-        "sha256 {} ({} cookbook(s), {} file(s)); checksum in {}",
-        packaged.sha256,
-        packaged.manifest.cookbooks.len(),
-        packaged.files,
-        packaged.sidecar.display()
-    );
+    if output.is_json() {
+        output.json(&serde_json::json!({
+            "archive": packaged.archive,
+            "sidecar": packaged.sidecar,
+            "sha256": packaged.sha256,
+            "cookbooks": packaged.manifest.cookbooks.len(),
+            "files": packaged.files,
+        }));
+    } else {
+        output.line(&format!(
+            "Cookbook(s) packaged to {}",
+            packaged.archive.display()
+        ));
+        output.line(&format!(
+            "sha256 {} ({} cookbook(s), {} file(s)); checksum in {}",
+            packaged.sha256,
+            packaged.manifest.cookbooks.len(),
+            packaged.files,
+            packaged.sidecar.display()
+        ));
+    }
     Ok(())
+}
+
+/// How the manifest names where a cookbook came from.
+fn source_text(source: &LockedSource) -> String {
+    match source {
+        LockedSource::Registry { url } => crate::http::redact(url),
+        LockedSource::Path { path } => format!("path:{path}"),
+        LockedSource::Git { url, revision, .. } => {
+            format!("git:{}@{revision}", crate::http::redact(url))
+        }
+        LockedSource::Default => String::new(),
+    }
 }
 
 /// One [`CookbookInfo`] per folder of `dir`, sorted by name.
@@ -66,31 +133,16 @@ fn describe_folder(dir: &Path) -> Result<Vec<CookbookInfo>, BundleError> {
             .file_name()
             .into_string()
             .map_err(|_| BundleError::NonUtf8Path { path: path.clone() })?;
+        let metadata = Metadata::load(&path).map_err(|e| BundleError::InvalidMetadata {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
         cookbooks.push(CookbookInfo {
             name,
-            version: metadata_version(&path.join("metadata.json"))?,
+            version: metadata.raw_version,
             source: "vendor".to_string(),
         });
     }
     cookbooks.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(cookbooks)
-}
-
-fn metadata_version(path: &Path) -> Result<String, BundleError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("0.0.0".into()),
-        Err(e) => return Err(BundleError::io("read", path, e)),
-    };
-    let invalid = |detail: String| BundleError::InvalidMetadata {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-    match value.get("version") {
-        None => Ok("0.0.0".into()),
-        Some(serde_json::Value::String(version)) => Ok(version.clone()),
-        Some(_) => Err(invalid("\"version\" is not a string".into())),
-    }
 }

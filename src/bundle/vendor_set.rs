@@ -1,0 +1,121 @@
+//! Vendoring a resolved cookbook set into one directory: every cookbook is
+//! copied (chefignore applied, VCS files dropped) into a staging directory
+//! beside the target, with a `metadata.json` compiled from `metadata.rb`
+//! when it has none, and only then moved into place, so a failure leaves the
+//! target as it was.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::BundleError;
+use super::vendor::copy_cookbook;
+use crate::metadata::Metadata;
+
+/// One cookbook to vendor: its name (the folder it gets) and where it is.
+#[derive(Clone, Debug)]
+pub struct VendorItem {
+    pub name: String,
+    pub source_dir: PathBuf,
+}
+
+/// Copies `items` into `target/<name>/`. Without `delete`, a target that
+/// holds anything other than these cookbooks is refused; with it, such
+/// entries are removed. Returns the vendored folders.
+pub fn vendor_set(
+    items: &[VendorItem],
+    target: &Path,
+    delete: bool,
+) -> Result<Vec<PathBuf>, BundleError> {
+    let strangers = strangers(items, target)?;
+    if !strangers.is_empty() && !delete {
+        return Err(BundleError::VendorTargetInUse {
+            path: target.to_path_buf(),
+            entries: strangers,
+        });
+    }
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| BundleError::io("create", parent, e))?;
+    let stage = tempfile::Builder::new()
+        .prefix(".larder-vendor.")
+        .tempdir_in(parent)
+        .map_err(|e| BundleError::io("create a staging directory in", parent, e))?;
+    for item in items {
+        stage_one(item, &stage.path().join(&item.name))?;
+    }
+
+    fs::create_dir_all(target).map_err(|e| BundleError::io("create", target, e))?;
+    for name in &strangers {
+        let path = target.join(name);
+        remove(&path)?;
+    }
+    let mut vendored = Vec::with_capacity(items.len());
+    for item in items {
+        let destination = target.join(&item.name);
+        if destination.exists() {
+            remove(&destination)?;
+        }
+        let staged = stage.path().join(&item.name);
+        fs::rename(&staged, &destination)
+            .map_err(|e| BundleError::io("move the vendored cookbook to", &destination, e))?;
+        vendored.push(destination);
+    }
+    Ok(vendored)
+}
+
+/// Copies one cookbook, compiling metadata.json when the cookbook has only
+/// metadata.rb (Chef loads the JSON; Supermarket reads only the JSON).
+fn stage_one(item: &VendorItem, destination: &Path) -> Result<(), BundleError> {
+    let compiled = if item.source_dir.join("metadata.json").is_file() {
+        None
+    } else {
+        let metadata =
+            Metadata::load(&item.source_dir).map_err(|e| BundleError::InvalidMetadata {
+                path: item.source_dir.clone(),
+                detail: e.to_string(),
+            })?;
+        let json = metadata
+            .to_json_pretty()
+            .map_err(|e| BundleError::InvalidMetadata {
+                path: item.source_dir.clone(),
+                detail: e.to_string(),
+            })?;
+        Some(json)
+    };
+    let extra: Vec<(&str, &[u8])> = compiled
+        .as_ref()
+        .map(|json| vec![("metadata.json", json.as_bytes())])
+        .unwrap_or_default();
+    copy_cookbook(&item.source_dir, destination, &extra)?;
+    Ok(())
+}
+
+/// Entries of `target` that are not among the cookbooks being vendored.
+fn strangers(items: &[VendorItem], target: &Path) -> Result<Vec<String>, BundleError> {
+    let listing = match fs::read_dir(target) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(BundleError::io("list", target, e)),
+    };
+    let mut names = Vec::new();
+    for entry in listing {
+        let entry = entry.map_err(|e| BundleError::io("list", target, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !items.iter().any(|item| item.name == name) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn remove(path: &Path) -> Result<(), BundleError> {
+    let result = if path.is_dir() && !path.is_symlink() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
+    result.map_err(|e| BundleError::io("remove", path, e))
+}
