@@ -16,5 +16,6 @@ pub mod index;
 pub mod lock;
 pub mod metadata;
 pub mod resolve;
+pub mod source;
 pub mod universe;
 pub mod version;
