@@ -490,3 +490,26 @@ fn links_leaving_the_cookbook_are_refused() {
         "log 'sub'\n"
     );
 }
+
+#[test]
+fn concurrent_fetches_share_one_mirror_and_one_entry() {
+    let Some(f) = fixture() else { return };
+    let daemon = Daemon::start(&f.base);
+    let url = daemon.url("widget");
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| f.cache.fetch_cookbook(&f.store, &spec(&url), false)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let installed: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    assert!(installed.iter().all(|c| c.revision.as_str() == f.c2));
+    assert_eq!(installed.iter().filter(|c| !c.already_present).count(), 1);
+    f.store.verify_entry("widget", &f.c2, None).unwrap();
+    let mirrors: Vec<_> = std::fs::read_dir(f.store.root().join("git"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    assert_eq!(mirrors.len(), 1, "{mirrors:?}");
+}
