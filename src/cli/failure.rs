@@ -86,6 +86,17 @@ impl From<crate::cache::CacheError> for Failure {
     }
 }
 
+/// Berkshelf reports every git failure as 400, which no process can exit
+/// with; larder keeps the Berkshelf codes that fit and 47 for the rest.
+fn git_code(kind: &str) -> u8 {
+    match kind {
+        "name-mismatch" => 114,
+        "no-metadata" | "invalid-metadata" => 141,
+        "offline-missing" | "offline-no-mirror" => 103,
+        _ => 47,
+    }
+}
+
 impl From<crate::install::InstallError> for Failure {
     fn from(err: crate::install::InstallError) -> Self {
         use crate::install::InstallError as E;
@@ -94,7 +105,7 @@ impl From<crate::install::InstallError> for Failure {
             E::Berksfile(e) => (code_of(e.exit_code()), "berksfile"),
             E::Metadata { source, .. } => (code_of(source.exit_code()), "metadata"),
             E::MismatchedName { .. } => (114, "mismatched_name"),
-            E::GitUnsupported { .. } => (99, "unsupported"),
+            E::Git(e) => (git_code(e.kind()), "git"),
             E::NoSources { .. } => (146, "no_sources"),
             E::Resolve(ResolveError::NoSolution { .. }) => (106, "no_solution"),
             E::LockFile(e) => (code_of(e.exit_code()), "lockfile"),

@@ -19,6 +19,7 @@ use crate::cache::Store;
 use crate::http::Client;
 use crate::index::{Index, Origin};
 use crate::lock::{Lock, LockedCookbook, LockedSource};
+use crate::source::git::GitCache;
 use crate::source::supermarket::ARTIFACTORY_HEADER;
 
 /// One cookbook in place.
@@ -52,6 +53,7 @@ struct Job {
 /// What fetching needs from the install.
 pub struct Fetcher<'a> {
     pub store: &'a Store,
+    pub git: &'a GitCache,
     pub client: &'a Client,
     pub manifest: &'a Manifest,
     pub offline: bool,
@@ -90,12 +92,27 @@ impl Fetcher<'_> {
                         },
                     );
                 }
-                LockedSource::Git { url, .. } => {
-                    return Err(InstallError::GitUnsupported {
-                        name: name.clone(),
-                        url: url.clone(),
-                        line: 0,
-                    });
+                LockedSource::Git { url, revision, rel } => {
+                    let checkout = self.git.fetch_locked(
+                        self.store,
+                        name,
+                        url,
+                        revision,
+                        rel.as_deref(),
+                        self.offline,
+                    )?;
+                    self.store
+                        .verify_entry(name, revision, cookbook.sha256.as_deref())?;
+                    fetched.insert(
+                        name.clone(),
+                        Fetched {
+                            name: name.clone(),
+                            raw_version: cookbook.raw_version.clone(),
+                            path: checkout.path,
+                            from: source_label(&cookbook.source),
+                            downloaded: !checkout.already_present,
+                        },
+                    );
                 }
                 LockedSource::Registry { .. } | LockedSource::Default => {
                     if self.store.contains(name, &cookbook.raw_version) {
@@ -124,10 +141,16 @@ impl Fetcher<'_> {
             fetched.insert(done.fetched.name.clone(), done.fetched);
         }
         for (name, cookbook) in lock.cookbooks.iter_mut() {
-            if let LockedSource::Path { path } = &cookbook.source {
-                cookbook.sha256 = Some(vendor::cookbook_digest(&base.join(path))?);
-            } else if cookbook.sha256.is_none()
-                && let Ok(record) = self.store.record(name, &cookbook.raw_version)
+            let store_key = match &cookbook.source {
+                LockedSource::Path { path } => {
+                    cookbook.sha256 = Some(vendor::cookbook_digest(&base.join(path))?);
+                    continue;
+                }
+                LockedSource::Git { revision, .. } => revision,
+                LockedSource::Registry { .. } | LockedSource::Default => &cookbook.raw_version,
+            };
+            if cookbook.sha256.is_none()
+                && let Ok(record) = self.store.record(name, store_key)
             {
                 cookbook.sha256 = Some(record.artifact);
             }

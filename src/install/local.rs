@@ -1,6 +1,6 @@
-//! Cookbooks that live on disk: `path:` locations, the `metadata`
-//! directive, and `chef_repo` sources. Each becomes an index release whose
-//! origin is its directory.
+//! Cookbooks with a fixed place: `path:` locations, the `metadata`
+//! directive and `chef_repo` sources on disk, and git locations exported
+//! into the store. Each becomes an index release pinned to what is there.
 
 use std::path::{Path, PathBuf};
 
@@ -8,11 +8,14 @@ use super::InstallError;
 use crate::index::{Index, Origin, Release, Requirement};
 use crate::metadata::Metadata;
 
-/// A cookbook directory and what its metadata says.
+/// A cookbook directory and what its metadata says: a path location, or a
+/// git location exported into the store at one revision.
 #[derive(Clone, Debug)]
 pub struct LocalCookbook {
     pub path: PathBuf,
     pub metadata: Metadata,
+    /// Where the resolver and the lock say it comes from.
+    pub origin: Origin,
 }
 
 impl LocalCookbook {
@@ -35,6 +38,9 @@ impl LocalCookbook {
         Ok(LocalCookbook {
             path: path.to_path_buf(),
             metadata,
+            origin: Origin::Directory {
+                path: path.to_path_buf(),
+            },
         })
     }
 
@@ -53,9 +59,7 @@ impl LocalCookbook {
             version: self.metadata.version,
             raw_version: self.metadata.raw_version.clone(),
             dependencies: Ok(dependencies),
-            origin: Origin::Directory {
-                path: self.path.clone(),
-            },
+            origin: self.origin.clone(),
         }
     }
 }

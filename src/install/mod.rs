@@ -27,6 +27,7 @@ use crate::lock::larder::{self as larder_lock, LarderLockError};
 use crate::lock::{Lock, LockError};
 use crate::metadata::MetadataError;
 use crate::resolve::{self, Demand, ResolveError};
+use crate::source::git::{GitCache, GitError};
 use crate::source::supermarket::{self, SupermarketError};
 use crate::universe::UniverseError;
 
@@ -92,15 +93,8 @@ pub enum InstallError {
         expected: String,
         actual: String,
     },
-    #[error(
-        "git locations are not supported by this larder yet: {name} comes from {url} \
-         (Berksfile line {line})"
-    )]
-    GitUnsupported {
-        name: String,
-        url: String,
-        line: usize,
-    },
+    #[error(transparent)]
+    Git(#[from] GitError),
     #[error(
         "the Berksfile declares no source, but {} must come from one; add \
          `source 'https://supermarket.chef.io'` (or your own registry) to {berksfile}",
@@ -185,7 +179,6 @@ pub fn install(
 ) -> Result<Outcome, InstallError> {
     let manifest = Manifest::load(&request.berksfile)?;
     let mut warnings = manifest.warnings.clone();
-    let wanted = plan::wanted(&manifest, &request.filter)?;
     let (previous, lock_warnings) = read_lock(&request.berksfile)?;
     warnings.extend(lock_warnings);
 
@@ -195,6 +188,14 @@ pub fn install(
         Unlock::Everything => lock = Lock::default(),
         Unlock::Only(names) => lock = lock.unlock(names)?,
     }
+    let git_cache = GitCache::new(store.root());
+    let git = plan::GitContext {
+        cache: &git_cache,
+        store,
+        offline: request.offline,
+        lock: &lock,
+    };
+    let wanted = plan::wanted(&manifest, &request.filter, &git)?;
     plan::reduce(&mut lock, &wanted);
     let client = Client::new(request.http.clone())?;
     let mut sources_read = Vec::new();
@@ -231,6 +232,7 @@ pub fn install(
 
     let fetcher = fetch::Fetcher {
         store,
+        git: &git_cache,
         client: &client,
         manifest: &manifest,
         offline: request.offline,

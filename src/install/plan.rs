@@ -3,20 +3,22 @@
 //! a resolution produces.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::local::LocalCookbook;
 use super::{InstallError, relative_path};
 use crate::berksfile::{DEFAULT_GROUP, GroupFilter, Location, Manifest, SourceSpec};
+use crate::cache::Store;
 use crate::index::{Index, Origin};
 use crate::lock::{
     Lock, LockedCookbook, LockedDependency, LockedLocation, LockedSource, Unsatisfied,
 };
 use crate::resolve::Resolution;
+use crate::source::git::{GitCache, GitCookbook, GitSpec};
 use crate::version::Constraint;
 
 /// One dependency of the Berksfile, with its cookbook read from disk when
-/// it has a `path:` location.
+/// it has a `path:` or git location.
 #[derive(Clone, Debug)]
 pub struct Wanted {
     pub name: String,
@@ -26,8 +28,22 @@ pub struct Wanted {
     pub local: Option<LocalCookbook>,
 }
 
+/// How git locations are looked up while planning.
+pub struct GitContext<'a> {
+    pub cache: &'a GitCache,
+    pub store: &'a Store,
+    pub offline: bool,
+    /// The lock after `update` released what it names: a git dependency
+    /// still locked here stays at its locked revision.
+    pub lock: &'a Lock,
+}
+
 /// The Berksfile's dependencies that pass the group filter.
-pub fn wanted(manifest: &Manifest, filter: &GroupFilter) -> Result<Vec<Wanted>, InstallError> {
+pub fn wanted(
+    manifest: &Manifest,
+    filter: &GroupFilter,
+    git: &GitContext<'_>,
+) -> Result<Vec<Wanted>, InstallError> {
     let base = manifest.path.parent().unwrap_or(Path::new("."));
     let mut wanted = Vec::new();
     for spec in manifest.dependencies_for(filter) {
@@ -51,12 +67,42 @@ pub fn wanted(manifest: &Manifest, filter: &GroupFilter) -> Result<Vec<Wanted>, 
                 };
                 (cookbook.metadata.name.clone(), location, Some(cookbook))
             }
-            Location::Git { url, .. } => {
-                return Err(InstallError::GitUnsupported {
-                    name: spec.name.clone().unwrap_or_default(),
+            Location::Git {
+                url,
+                branch,
+                tag,
+                reference,
+                rel,
+            } => {
+                let name = spec.name.clone().unwrap_or_default();
+                let rel = rel.as_ref().map(|r| r.to_string_lossy().into_owned());
+                let git_spec = GitSpec {
                     url: url.clone(),
-                    line: spec.line,
-                });
+                    branch: branch.clone(),
+                    tag: tag.clone(),
+                    reference: reference.clone(),
+                    rel: rel.clone(),
+                };
+                let requested = git_location(&git_spec, String::new());
+                let cookbook = git_cookbook(&name, &git_spec, &requested, git)?;
+                if cookbook.metadata.name != name {
+                    return Err(InstallError::MismatchedName {
+                        path: PathBuf::from(crate::http::redact(url)),
+                        expected: name,
+                        actual: cookbook.metadata.name,
+                    });
+                }
+                let location = git_location(&git_spec, cookbook.revision.to_string());
+                let local = LocalCookbook {
+                    path: cookbook.path,
+                    metadata: cookbook.metadata,
+                    origin: Origin::Git {
+                        url: url.clone(),
+                        revision: cookbook.revision.to_string(),
+                        rel,
+                    },
+                };
+                (name, location, Some(local))
             }
         };
         wanted.push(Wanted {
@@ -69,6 +115,49 @@ pub fn wanted(manifest: &Manifest, filter: &GroupFilter) -> Result<Vec<Wanted>, 
     }
     wanted.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(wanted)
+}
+
+/// How the lock records a git location at `revision`.
+fn git_location(spec: &GitSpec, revision: String) -> LockedLocation {
+    LockedLocation::Git {
+        url: spec.url.clone(),
+        revision,
+        branch: spec.branch.clone(),
+        tag: spec.tag.clone(),
+        reference: spec.reference.clone(),
+        rel: spec.rel.clone(),
+    }
+}
+
+/// A git dependency's cookbook: at its locked revision while the lock
+/// still holds it at the same place, else at what the branch, tag or ref
+/// names now.
+fn git_cookbook(
+    name: &str,
+    spec: &GitSpec,
+    requested: &LockedLocation,
+    git: &GitContext<'_>,
+) -> Result<GitCookbook, InstallError> {
+    let locked = git
+        .lock
+        .dependency(name)
+        .filter(|d| d.location.same_place(requested) && git.lock.cookbooks.contains_key(name))
+        .and_then(|d| match &d.location {
+            LockedLocation::Git { revision, .. } if !revision.is_empty() => Some(revision.clone()),
+            _ => None,
+        });
+    let cookbook = match locked {
+        Some(revision) => git.cache.fetch_locked(
+            git.store,
+            name,
+            &spec.url,
+            &revision,
+            spec.rel.as_deref(),
+            git.offline,
+        )?,
+        None => git.cache.fetch_cookbook(git.store, spec, git.offline)?,
+    };
+    Ok(cookbook)
 }
 
 /// Cookbooks that must come from a registry: dependencies without a path,
