@@ -2,4 +2,5 @@
 //! each produces releases for the [`crate::index::Index`].
 
 pub mod registry_dir;
+pub mod search;
 pub mod supermarket;
