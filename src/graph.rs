@@ -334,8 +334,8 @@ mod tests {
             rendered,
             [
                 "app (~> 1.0) > database (~> 1.0) > base (~> 1.1)",
-                "app (~> 1.0) > nginx (~> 2.0) > base (>= 1.1)",
-                "app (~> 1.0) > nginx (~> 2.0) > packages (>= 1.2) > base (~> 1.0)",
+                "app (~> 1.0) > nginx (~> 2.0) > base (>= 1.1.0)",
+                "app (~> 1.0) > nginx (~> 2.0) > packages (>= 1.2.0) > base (~> 1.0)",
             ]
         );
         assert!(!chains.truncated);
@@ -368,7 +368,7 @@ mod tests {
         let dot = Graph::new(&lock).dot();
         assert!(dot.contains("\"app\" [label=\"app\\n1.0.0\", fillcolor=\"#cfe3ff\""));
         assert!(dot.contains("\"Berksfile\" -> \"app\" [label=\"~> 1.0\""));
-        assert!(dot.contains("\"nginx\" -> \"packages\" [label=\">= 1.2\"];"));
+        assert!(dot.contains("\"nginx\" -> \"packages\" [label=\">= 1.2.0\"];"));
         assert_eq!(quote("a\"b\\"), "\"a\\\"b\\\\\"");
     }
 }

@@ -166,7 +166,7 @@ mod tests {
             (report[0].allowed.as_str(), report[0].latest.as_str()),
             ("1.1.0", "2.0.0")
         );
-        assert_eq!(report[0].source, "https://r.example");
+        assert_eq!(report[0].source, "https://r.example/");
         assert!(report[0].updatable());
 
         let pinned = lock("= 1.0.0");

@@ -13,6 +13,9 @@ pub struct Failure {
     pub code: u8,
     pub kind: &'static str,
     pub message: String,
+    /// The command already printed its JSON result (which says what
+    /// failed), so no error document follows it.
+    pub reported: bool,
 }
 
 impl Failure {
@@ -21,6 +24,15 @@ impl Failure {
             code,
             kind,
             message: message.into(),
+            reported: false,
+        }
+    }
+
+    /// The same failure, for a command whose JSON result already tells it.
+    pub fn after_result(self) -> Self {
+        Failure {
+            reported: true,
+            ..self
         }
     }
 

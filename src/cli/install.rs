@@ -88,8 +88,8 @@ pub fn request(
     locked: bool,
     unlock: Unlock,
 ) -> Result<Request, Failure> {
-    let (berksfile, filter) = berksfile(project)?;
     let config = config(fetch)?;
+    let (berksfile, filter) = berksfile(project)?;
     Ok(Request {
         berksfile,
         filter,

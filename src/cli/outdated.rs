@@ -80,7 +80,8 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
                 "{} cookbook(s) have newer versions; run `larder update` to take them",
                 report.len()
             ),
-        ));
+        )
+        .after_result());
     }
     Ok(())
 }

@@ -87,7 +87,7 @@ impl Output {
     /// Reports a failure: always on stderr, and as JSON on stdout when asked.
     pub fn failure(&self, failure: &Failure) {
         let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
-        if self.is_json() {
+        if self.is_json() && !failure.reported {
             self.json(&serde_json::json!({
                 "error": {"kind": failure.kind, "message": failure.message}
             }));

@@ -51,5 +51,6 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
             failed.len(),
             names.join(", ")
         ),
-    ))
+    )
+    .after_result())
 }

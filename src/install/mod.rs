@@ -207,7 +207,9 @@ impl Locked {
     /// installed as it is: every dependency the Berksfile declares (within
     /// `filter`) locked where it is declared, at a version its constraint
     /// accepts, and nothing locked that the Berksfile no longer declares.
-    /// No lock is exit 140, a lock that disagrees exit 144.
+    /// No lock is exit 140, a lock that disagrees exit 144. The lock's
+    /// dependencies are taken from the Berksfile (a loosened constraint
+    /// leaves the lock trusted), as install would write them.
     pub fn read(berksfile: &Path, filter: &GroupFilter) -> Result<Locked, InstallError> {
         let manifest = Manifest::load(berksfile)?;
         let wanted = plan::wanted(&manifest, filter)?;
@@ -238,8 +240,8 @@ impl Locked {
             )));
         }
         Ok(Locked {
+            lock: plan::relock(&lock, &wanted),
             manifest,
-            lock,
             lock_path,
             wanted,
         })
