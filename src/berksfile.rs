@@ -254,6 +254,18 @@ impl Manifest {
         }
         groups
     }
+
+    /// Gives Artifactory sources that have no API key (neither `api_key:`
+    /// nor `$ARTIFACTORY_API_KEY`) the key configured for their URL.
+    pub fn fill_api_keys(&mut self, keys: &std::collections::BTreeMap<String, String>) {
+        for source in &mut self.sources {
+            if let SourceSpec::Artifactory { url, api_key } = source
+                && api_key.is_none()
+            {
+                *api_key = keys.get(url.trim_end_matches('/')).cloned();
+            }
+        }
+    }
 }
 
 /// The [`Handler`] that builds a [`Manifest`]; its context is the groups of

@@ -176,6 +176,16 @@ pub struct Entry {
     pub path: PathBuf,
 }
 
+/// The store's directory: `$LARDER_HOME`, or `~/.larder`.
+pub fn home() -> Result<PathBuf, CacheError> {
+    match std::env::var_os(HOME_ENV) {
+        Some(home) if !home.is_empty() => Ok(PathBuf::from(home)),
+        _ => Ok(std::env::home_dir()
+            .ok_or(CacheError::NoHome)?
+            .join(".larder")),
+    }
+}
+
 /// The store at one directory.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -185,13 +195,7 @@ pub struct Store {
 impl Store {
     /// The store at `$LARDER_HOME`, or `~/.larder`, created if needed.
     pub fn open() -> Result<Store, CacheError> {
-        match std::env::var_os(HOME_ENV) {
-            Some(home) if !home.is_empty() => Store::at(PathBuf::from(home)),
-            _ => {
-                let home = std::env::home_dir().ok_or(CacheError::NoHome)?;
-                Store::at(home.join(".larder"))
-            }
-        }
+        Store::at(home()?)
     }
 
     /// The store at `root`, created if needed; an error names the directory

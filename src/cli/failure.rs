@@ -13,6 +13,9 @@ pub struct Failure {
     pub code: u8,
     pub kind: &'static str,
     pub message: String,
+    /// The command already printed its JSON result (which says what
+    /// failed), so no error document follows it.
+    pub reported: bool,
 }
 
 impl Failure {
@@ -21,6 +24,15 @@ impl Failure {
             code,
             kind,
             message: message.into(),
+            reported: false,
+        }
+    }
+
+    /// The same failure, for a command whose JSON result already tells it.
+    pub fn after_result(self) -> Self {
+        Failure {
+            reported: true,
+            ..self
         }
     }
 
@@ -70,13 +82,41 @@ impl From<crate::bundle::BundleError> for Failure {
 
 /// Exit codes above 255 cannot leave a process; they become Berkshelf's
 /// catch-all 47.
-fn code_of(code: i32) -> u8 {
+pub fn code_of(code: i32) -> u8 {
     u8::try_from(code).unwrap_or(47)
 }
 
 impl From<crate::berksfile::BerksfileError> for Failure {
     fn from(err: crate::berksfile::BerksfileError) -> Self {
         Failure::new(code_of(err.exit_code()), "berksfile", err.to_string())
+    }
+}
+
+impl From<crate::config::ConfigError> for Failure {
+    fn from(err: crate::config::ConfigError) -> Self {
+        Failure::new(code_of(err.exit_code()), "config", err.to_string())
+    }
+}
+
+impl From<crate::source::supermarket::SupermarketError> for Failure {
+    fn from(err: crate::source::supermarket::SupermarketError) -> Self {
+        Failure::new(err.exit_code(), "source", err.to_string())
+    }
+}
+
+impl From<crate::http::HttpError> for Failure {
+    fn from(err: crate::http::HttpError) -> Self {
+        Failure::new(err.exit_code(), "http", err.to_string())
+    }
+}
+
+impl From<crate::lock::LockError> for Failure {
+    fn from(err: crate::lock::LockError) -> Self {
+        Failure::new(
+            code_of(err.exit_code()),
+            "unknown_cookbook",
+            err.to_string(),
+        )
     }
 }
 
@@ -112,6 +152,8 @@ impl From<crate::install::InstallError> for Failure {
             E::BerksfileLock(e) => (code_of(e.exit_code()), "lockfile"),
             E::Lock(e) => (code_of(e.exit_code()), "lockfile"),
             E::OutOfSync { .. } => (144, "lockfile_out_of_sync"),
+            E::NoLock { .. } => (140, "no_lockfile"),
+            E::LockStale { .. } => (144, "lockfile_out_of_sync"),
             E::LockedVersionMissing { .. } => (149, "locked_version_missing"),
             E::OfflineMissing { .. } => (103, "offline_missing"),
             E::Source(e) => (e.exit_code(), "source"),

@@ -1,13 +1,13 @@
 //! `larder install` and `larder update`: resolve the Berksfile, write the
 //! lock, and put every cookbook in the store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Failure, Output};
 use crate::berksfile::GroupFilter;
 use crate::cache::Store;
-use crate::http::HttpSettings;
-use crate::install::{self, Outcome, Request, Unlock};
+use crate::config::{Config, Overrides};
+use crate::install::{self, Locked, Outcome, Request, Unlock};
 
 /// Flags shared by the commands that read a Berksfile.
 #[derive(clap::Args, Debug, Clone)]
@@ -33,9 +33,10 @@ pub struct FetchArgs {
     /// self-signed certificate you cannot add with SSL_CERT_FILE).
     #[arg(long)]
     pub insecure: bool,
-    /// How many downloads run at once.
-    #[arg(long, short = 'j', default_value_t = 8)]
-    pub jobs: usize,
+    /// How many downloads run at once [default: 8, or install.jobs of the
+    /// configuration].
+    #[arg(long, short = 'j', value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub jobs: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -79,48 +80,70 @@ pub fn run_update(args: &UpdateArgs, output: &Output) -> Result<(), Failure> {
     run(&args.project, &args.fetch, false, unlock, output)
 }
 
-/// Builds the install request for a project's flags.
+/// Builds the install request for a project's flags, with the settings of
+/// the configuration files (flags win).
 pub fn request(
     project: &ProjectArgs,
     fetch: &FetchArgs,
     locked: bool,
     unlock: Unlock,
 ) -> Result<Request, Failure> {
-    if !project.berksfile.exists() {
-        let dir = project
-            .berksfile
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| ".".to_string(), |p| p.display().to_string());
-        return Err(Failure::new(
-            100,
-            "no_berksfile",
-            format!(
-                "No Berksfile found at '{}' (looked in {dir}); create one, or point at it with --berksfile",
-                project.berksfile.display()
-            ),
-        ));
-    }
-    let filter = GroupFilter::new(&project.only, &project.except)?;
-    let berksfile = std::path::absolute(&project.berksfile).map_err(|e| {
-        Failure::new(
-            100,
-            "no_berksfile",
-            format!("cannot locate {}: {e}", project.berksfile.display()),
-        )
-    })?;
+    let config = config(fetch)?;
+    let (berksfile, filter) = berksfile(project)?;
     Ok(Request {
         berksfile,
         filter,
         locked,
         offline: fetch.offline,
         unlock,
-        http: HttpSettings {
-            insecure: fetch.insecure,
-            ..HttpSettings::default()
-        },
-        jobs: fetch.jobs,
+        http: config.http(),
+        jobs: config.jobs.value,
+        api_keys: config.api_keys(),
     })
+}
+
+/// The effective configuration: `$LARDER_HOME/config.toml`, then
+/// `./.larder/config.toml`, then the flags.
+pub fn config(fetch: &FetchArgs) -> Result<Config, Failure> {
+    let home = crate::cache::home()?;
+    let overrides = Overrides {
+        insecure: fetch.insecure,
+        jobs: fetch.jobs,
+    };
+    Ok(Config::load(&home, Path::new("."), &overrides)?)
+}
+
+/// The Berksfile (absolute) and group filter of a project's flags; a
+/// missing Berksfile is exit 100.
+fn berksfile(project: &ProjectArgs) -> Result<(PathBuf, GroupFilter), Failure> {
+    let no_berksfile = |detail: String| Failure::new(100, "no_berksfile", detail);
+    if !project.berksfile.exists() {
+        let dir = project
+            .berksfile
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| ".".to_string(), |p| p.display().to_string());
+        return Err(no_berksfile(format!(
+            "No Berksfile found at '{}' (looked in {dir}); create one, or point at it with --berksfile",
+            project.berksfile.display()
+        )));
+    }
+    let filter = GroupFilter::new(&project.only, &project.except)?;
+    let berksfile = std::path::absolute(&project.berksfile).map_err(|e| {
+        no_berksfile(format!(
+            "cannot locate {}: {e}",
+            project.berksfile.display()
+        ))
+    })?;
+    Ok((berksfile, filter))
+}
+
+/// The project's Berksfile and a lock that agrees with it (exit 140 without
+/// a lock, 144 when it is out of sync).
+pub fn locked(project: &ProjectArgs) -> Result<Locked, Failure> {
+    let (berksfile, filter) = berksfile(project)?;
+    let store = Store::open()?;
+    Ok(Locked::read(&berksfile, &filter, &store)?)
 }
 
 fn run(

@@ -2,15 +2,30 @@
 //! and the conversion of every failure into a message and Berkshelf's exit
 //! code.
 
+mod apply;
+mod completions;
+mod config;
+mod contingent;
 mod failure;
+mod info;
 mod install;
+mod list;
+mod outdated;
 mod output;
 pub mod package;
 pub mod pull;
 mod resolve;
+mod search;
 mod serve;
+mod shelf;
+mod show;
+mod tree;
 mod vendor;
+mod verify;
 pub mod verify_bundle;
+mod version;
+mod viz;
+mod why;
 
 use std::process::ExitCode;
 
@@ -64,6 +79,38 @@ pub enum Command {
     VerifyBundle(verify_bundle::Args),
     /// Serve a directory of cookbooks as a Supermarket-compatible registry.
     Serve(serve::Args),
+    /// Locked cookbooks with newer versions in the Berksfile's sources.
+    Outdated(outdated::Args),
+    /// Every locked cookbook with its version and source.
+    #[command(visible_alias = "ls")]
+    List(list::Args),
+    /// Where a locked cookbook's files are.
+    Show(show::Args),
+    /// A locked cookbook's metadata.
+    Info(info::Args),
+    /// The locked cookbooks that depend on a cookbook.
+    Contingent(contingent::Args),
+    /// Every chain of dependencies that leads to a cookbook.
+    Why(why::Args),
+    /// The locked dependency tree.
+    Tree(tree::Args),
+    /// Search a Supermarket for cookbooks.
+    Search(search::Args),
+    /// Check the installed cookbooks against the lock.
+    Verify(verify::Args),
+    /// Draw the locked dependency graph (DOT, SVG or PNG).
+    Viz(viz::Args),
+    /// What the global cookbook store holds; remove entries.
+    Shelf(shelf::Args),
+    /// Pin the locked versions in a Chef environment file.
+    Apply(apply::Args),
+    /// The effective configuration and where each value came from.
+    Config(config::Args),
+    /// Print larder's version.
+    #[command(visible_alias = "ver")]
+    Version,
+    /// A shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -78,6 +125,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Pull(args) => pull::run(args).map_err(Failure::from),
         Command::VerifyBundle(args) => verify_bundle::run(args).map_err(Failure::from),
         Command::Serve(args) => serve::run(args, &output),
+        Command::Outdated(args) => outdated::run(args, &output),
+        Command::List(args) => list::run(args, &output),
+        Command::Show(args) => show::run(args, &output),
+        Command::Info(args) => info::run(args, &output),
+        Command::Contingent(args) => contingent::run(args, &output),
+        Command::Why(args) => why::run(args, &output),
+        Command::Tree(args) => tree::run(args, &output),
+        Command::Search(args) => search::run(args, &output),
+        Command::Verify(args) => verify::run(args, &output),
+        Command::Viz(args) => viz::run(args, &output),
+        Command::Shelf(args) => shelf::run(args, &output),
+        Command::Apply(args) => apply::run(args, &output),
+        Command::Config(args) => config::run(args, &output),
+        Command::Version => version::run(&output),
+        Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,5 +147,15 @@ pub fn run(cli: Cli) -> ExitCode {
             output.failure(&failure);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

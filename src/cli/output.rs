@@ -41,6 +41,27 @@ impl Output {
         }
     }
 
+    /// Rows of the result (human format), columns padded to line up.
+    pub fn table(&self, rows: &[Vec<String>]) {
+        let mut widths: Vec<usize> = Vec::new();
+        for row in rows {
+            for (i, cell) in row.iter().enumerate() {
+                let width = cell.chars().count();
+                match widths.get_mut(i) {
+                    Some(w) => *w = (*w).max(width),
+                    None => widths.push(width),
+                }
+            }
+        }
+        for row in rows {
+            let mut line = String::new();
+            for (cell, width) in row.iter().zip(&widths) {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+            self.line(line.trim_end());
+        }
+    }
+
     /// The whole result as one JSON document on stdout.
     pub fn json(&self, value: &impl Serialize) {
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| {
@@ -81,7 +102,7 @@ impl Output {
     /// Reports a failure: always on stderr, and as JSON on stdout when asked.
     pub fn failure(&self, failure: &Failure) {
         let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
-        if self.is_json() {
+        if self.is_json() && !failure.reported {
             self.json(&serde_json::json!({
                 "error": {"kind": failure.kind, "message": failure.message}
             }));

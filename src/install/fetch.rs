@@ -299,7 +299,8 @@ pub fn source_headers(spec: &SourceSpec) -> Vec<(String, String)> {
     }
 }
 
-fn source_label(source: &LockedSource) -> String {
+/// Where a locked cookbook comes from, for messages and listings.
+pub fn source_label(source: &LockedSource) -> String {
     match source {
         LockedSource::Registry { url } => crate::http::redact(url),
         LockedSource::Path { path } => format!("source at {path}"),

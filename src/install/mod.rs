@@ -14,8 +14,9 @@
 mod fetch;
 mod local;
 mod plan;
+mod verify;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::berksfile::{BerksfileError, GroupFilter, Manifest, SourceSpec};
@@ -24,16 +25,17 @@ use crate::http::{Client, HttpError, HttpSettings};
 use crate::index::Index;
 use crate::lock::berkshelf::{BerksfileLock, BerksfileLockError};
 use crate::lock::larder::{self as larder_lock, LarderLockError};
-use crate::lock::{Lock, LockError};
+use crate::lock::{Lock, LockError, LockedCookbook, LockedSource};
 use crate::metadata::MetadataError;
 use crate::resolve::{self, Demand, ResolveError};
 use crate::source::git::{GitCache, GitError};
 use crate::source::supermarket::{self, SupermarketError};
 use crate::universe::UniverseError;
 
-pub use fetch::Fetched;
+pub use fetch::{Fetched, source_label};
 pub use local::LocalCookbook;
 use plan::Wanted;
+pub use verify::Checked;
 
 /// What to install and how.
 #[derive(Clone, Debug)]
@@ -48,6 +50,9 @@ pub struct Request {
     pub http: HttpSettings,
     /// How many downloads run at once.
     pub jobs: usize,
+    /// Configured Artifactory API keys by source URL, for sources the
+    /// Berksfile gives none.
+    pub api_keys: BTreeMap<String, String>,
 }
 
 /// What `update` releases from the lock before resolving.
@@ -117,6 +122,16 @@ pub enum InstallError {
          --locked and commit the new lock"
     )]
     OutOfSync { berksfile: String, reason: String },
+    /// Berkshelf's `LockfileOutOfSync` (exit 144) for commands that only
+    /// read the lock.
+    #[error("The lockfile is out of sync with {berksfile}: {reason}")]
+    LockStale { berksfile: String, reason: String },
+    /// Berkshelf's `LockfileNotFound` (exit 140).
+    #[error(
+        "Lockfile not found at {}! Run `larder install` to create the lockfile.",
+        path.display()
+    )]
+    NoLock { path: PathBuf },
     #[error(
         "cookbook '{name}' ({version}) is locked but no source has it; it may have been \
          removed, or the Berksfile's sources changed. Run `larder update {name}` to pick a \
@@ -170,6 +185,115 @@ pub fn read_lock(berksfile: &Path) -> Result<(Option<Lock>, Vec<String>), Instal
     Ok((None, warnings))
 }
 
+/// A project whose lock agrees with its Berksfile: what the commands that
+/// only read the lock (list, tree, why, outdated, verify, ...) start from.
+#[derive(Debug)]
+pub struct Locked {
+    pub manifest: Manifest,
+    pub lock: Lock,
+    /// The lockfile the lock was read from.
+    pub lock_path: PathBuf,
+    wanted: Vec<Wanted>,
+}
+
+impl Locked {
+    /// Reads the Berksfile and its lock, and checks that the lock can be
+    /// installed as it is: every dependency the Berksfile declares (within
+    /// `filter`) locked where it is declared, at a version its constraint
+    /// accepts, and nothing locked that the Berksfile no longer declares.
+    /// No lock is exit 140, a lock that disagrees exit 144. The lock's
+    /// dependencies are taken from the Berksfile (a loosened constraint
+    /// leaves the lock trusted), as install would write them.
+    ///
+    /// Git dependencies are read at their locked revisions from `store`,
+    /// never from the network.
+    pub fn read(
+        berksfile: &Path,
+        filter: &GroupFilter,
+        store: &Store,
+    ) -> Result<Locked, InstallError> {
+        let manifest = Manifest::load(berksfile)?;
+        let (larder_path, berks_path) = lock_paths(berksfile);
+        let (lock, _) = read_lock(berksfile)?;
+        let Some(lock) = lock else {
+            return Err(InstallError::NoLock { path: larder_path });
+        };
+        let git_cache = GitCache::new(store.root());
+        let git = plan::GitContext {
+            cache: &git_cache,
+            store,
+            offline: true,
+            lock: &lock,
+        };
+        let wanted = plan::wanted(&manifest, filter, &git)?;
+        let lock_path = if larder_path.exists() {
+            larder_path
+        } else {
+            berks_path
+        };
+        let out_of_sync = |reason: String| InstallError::LockStale {
+            berksfile: berksfile.display().to_string(),
+            reason,
+        };
+        plan::trusts(&lock, &wanted).map_err(|why| out_of_sync(why.to_string()))?;
+        let declared = plan::wanted(&manifest, &GroupFilter::All, &git)?;
+        if let Some(extra) = lock
+            .dependencies
+            .iter()
+            .find(|d| !declared.iter().any(|w| w.name == d.name))
+        {
+            return Err(out_of_sync(format!(
+                "'{}' is locked but the Berksfile no longer declares it; run `larder install`",
+                extra.name
+            )));
+        }
+        Ok(Locked {
+            lock: plan::relock(&lock, &wanted),
+            manifest,
+            lock_path,
+            wanted,
+        })
+    }
+
+    /// The directory the lock's relative paths start from.
+    pub fn base(&self) -> &Path {
+        self.manifest.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The index of every source of the Berksfile, as install would see it.
+    pub fn index(
+        &self,
+        client: &Client,
+        store: &Store,
+        offline: bool,
+    ) -> Result<Index, InstallError> {
+        build_index(&self.manifest, &self.wanted, client, store, offline)
+    }
+
+    /// Where a locked cookbook's files are: its directory for a path
+    /// cookbook, its store entry otherwise (which may not exist yet).
+    pub fn cookbook_path(&self, store: &Store, name: &str, cookbook: &LockedCookbook) -> PathBuf {
+        match &cookbook.source {
+            LockedSource::Path { path } => self.base().join(path),
+            LockedSource::Git { revision, .. } => store.entry_path(name, revision),
+            LockedSource::Registry { .. } | LockedSource::Default => {
+                store.entry_path(name, &cookbook.raw_version)
+            }
+        }
+    }
+
+    /// The locked cookbook called `name`; an unknown name is Berkshelf's
+    /// `DependencyNotFound` (exit 120).
+    pub fn cookbook(&self, name: &str) -> Result<&LockedCookbook, LockError> {
+        self.lock
+            .cookbooks
+            .get(name)
+            .ok_or_else(|| LockError::UnknownCookbooks {
+                names: vec![name.to_string()],
+            })
+    }
+}
+
 /// Runs an install (or an update, per `request.unlock`).
 /// `on_progress` receives one line per download as it starts.
 pub fn install(
@@ -177,7 +301,8 @@ pub fn install(
     store: &Store,
     on_progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Outcome, InstallError> {
-    let manifest = Manifest::load(&request.berksfile)?;
+    let mut manifest = Manifest::load(&request.berksfile)?;
+    manifest.fill_api_keys(&request.api_keys);
     let mut warnings = manifest.warnings.clone();
     let (previous, lock_warnings) = read_lock(&request.berksfile)?;
     warnings.extend(lock_warnings);

@@ -341,7 +341,7 @@ fn quoted_list(names: &[String]) -> String {
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory, then a rename over the target.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

@@ -3,4 +3,5 @@
 
 pub mod git;
 pub mod registry_dir;
+pub mod search;
 pub mod supermarket;

@@ -48,6 +48,8 @@ pub enum SupermarketError {
     InvalidSource { url: String, reason: String },
     #[error("{origin} is not a cookbook universe: {reason}; fix or remove it")]
     BadUniverse { origin: String, reason: String },
+    #[error("{url} did not answer as a Supermarket API does: {reason}; check the source URL")]
+    BadAnswer { url: String, reason: String },
 }
 
 impl SupermarketError {
@@ -62,7 +64,8 @@ impl SupermarketError {
             SupermarketError::InvalidSource { .. } => 137,
             SupermarketError::Offline { .. }
             | SupermarketError::CachedBody { .. }
-            | SupermarketError::BadUniverse { .. } => 123,
+            | SupermarketError::BadUniverse { .. }
+            | SupermarketError::BadAnswer { .. } => 123,
         }
     }
 }

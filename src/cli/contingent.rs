@@ -1,0 +1,45 @@
+//! `larder contingent NAME`: the locked cookbooks that depend on NAME,
+//! directly or through others.
+
+use super::install::{ProjectArgs, locked};
+use super::{Failure, Output};
+use crate::graph::Graph;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The cookbook, as the lock names it.
+    pub name: String,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
+    let project = locked(&args.project)?;
+    project.cookbook(&args.name)?;
+    let contingent = Graph::new(&project.lock).contingent(&args.name);
+    if output.is_json() {
+        output.json(&serde_json::json!({"name": args.name, "contingent": contingent}));
+    } else if contingent.is_empty() {
+        output.line(&format!(
+            "There are no cookbooks in this Berksfile contingent upon '{}'.",
+            args.name
+        ));
+    } else {
+        output.line(&format!(
+            "Cookbooks in this Berksfile contingent upon '{}':",
+            args.name
+        ));
+        let rows: Vec<Vec<String>> = contingent
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("  * {}", c.name),
+                    format!("({})", c.version),
+                    if c.direct { "directly" } else { "indirectly" }.to_string(),
+                ]
+            })
+            .collect();
+        output.table(&rows);
+    }
+    Ok(())
+}

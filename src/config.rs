@@ -1,0 +1,377 @@
+//! Settings from configuration files: `$LARDER_HOME/config.toml` (global)
+//! and `./.larder/config.toml` (the project's, which wins), with command
+//! line flags winning over both. Every effective value remembers where it
+//! came from, for `larder config`.
+//!
+//! ```toml
+//! [api]
+//! timeout = 30            # seconds per request
+//! connect_timeout = 10
+//! retries = 3
+//!
+//! [ssl]
+//! verify = true
+//! ca_file = "certs/corp.pem"   # relative to the file's directory
+//!
+//! [install]
+//! jobs = 8                # downloads at once
+//!
+//! [sources."https://artifactory.example.com/api/chef/chef"]
+//! api_key = "..."         # used when the Berksfile and $ARTIFACTORY_API_KEY give none
+//! ```
+//!
+//! Unknown keys are errors (Berkshelf's `InvalidConfiguration`, exit 115).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::http::HttpSettings;
+
+/// The file name in both places.
+pub const FILE_NAME: &str = "config.toml";
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is not a valid larder configuration: {reason}; see the Configuration section of the \
+         README for the keys",
+        path.display()
+    )]
+    Invalid { path: PathBuf, reason: String },
+}
+
+impl ConfigError {
+    /// Berkshelf's `InvalidConfiguration`.
+    pub fn exit_code(&self) -> i32 {
+        115
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    api: ApiSection,
+    #[serde(default)]
+    ssl: SslSection,
+    #[serde(default)]
+    install: InstallSection,
+    #[serde(default)]
+    sources: BTreeMap<String, SourceSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiSection {
+    timeout: Option<u64>,
+    connect_timeout: Option<u64>,
+    retries: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SslSection {
+    verify: Option<bool>,
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallSection {
+    jobs: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSection {
+    api_key: Option<String>,
+}
+
+/// Where an effective value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// One effective value and its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+impl<T> Setting<T> {
+    fn default(value: T) -> Self {
+        Setting {
+            value,
+            origin: Origin::Default,
+        }
+    }
+
+    fn set(&mut self, value: Option<T>, origin: &Origin) {
+        if let Some(value) = value {
+            *self = Setting {
+                value,
+                origin: origin.clone(),
+            };
+        }
+    }
+}
+
+/// The effective configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub timeout: Setting<u64>,
+    pub connect_timeout: Setting<u64>,
+    pub retries: Setting<u32>,
+    pub ssl_verify: Setting<bool>,
+    pub ca_file: Setting<Option<PathBuf>>,
+    pub jobs: Setting<usize>,
+    /// Artifactory API keys by source URL.
+    pub api_keys: BTreeMap<String, Setting<String>>,
+}
+
+/// The flags that override configuration files.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub insecure: bool,
+    pub jobs: Option<usize>,
+}
+
+/// One line of `larder config`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Entry {
+    pub key: String,
+    /// The value as text; secrets are masked.
+    pub value: String,
+    /// `default`, a file path, or `flag --NAME`.
+    pub origin: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let http = HttpSettings::default();
+        Config {
+            timeout: Setting::default(http.timeout.as_secs()),
+            connect_timeout: Setting::default(http.connect_timeout.as_secs()),
+            retries: Setting::default(http.retries),
+            ssl_verify: Setting::default(!http.insecure),
+            ca_file: Setting::default(http.ca_file),
+            jobs: Setting::default(8),
+            api_keys: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The global file in `home`, then the project's in
+    /// `project_dir/.larder`, then the flags.
+    pub fn load(home: &Path, project_dir: &Path, flags: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        for path in [
+            home.join(FILE_NAME),
+            project_dir.join(".larder").join(FILE_NAME),
+        ] {
+            if path.is_file() {
+                config.apply_file(&path)?;
+            }
+        }
+        if flags.insecure {
+            config.ssl_verify = Setting {
+                value: false,
+                origin: Origin::Flag("--insecure"),
+            };
+        }
+        config.jobs.set(flags.jobs, &Origin::Flag("--jobs"));
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.message().to_string(),
+        })?;
+        let origin = Origin::File(path.to_path_buf());
+        let dir = path.parent().unwrap_or(Path::new("."));
+        self.timeout.set(file.api.timeout, &origin);
+        self.connect_timeout.set(file.api.connect_timeout, &origin);
+        self.retries.set(file.api.retries, &origin);
+        self.ssl_verify.set(file.ssl.verify, &origin);
+        self.ca_file
+            .set(file.ssl.ca_file.map(|ca| Some(dir.join(ca))), &origin);
+        if file.install.jobs == Some(0) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                reason: "install.jobs must be at least 1".into(),
+            });
+        }
+        self.jobs.set(file.install.jobs, &origin);
+        for (url, source) in file.sources {
+            if let Some(key) = source.api_key {
+                self.api_keys.insert(
+                    url.trim_end_matches('/').to_string(),
+                    Setting {
+                        value: key,
+                        origin: origin.clone(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The HTTP client's settings.
+    pub fn http(&self) -> HttpSettings {
+        HttpSettings {
+            timeout: Duration::from_secs(self.timeout.value),
+            connect_timeout: Duration::from_secs(self.connect_timeout.value),
+            retries: self.retries.value,
+            insecure: !self.ssl_verify.value,
+            ca_file: self.ca_file.value.clone(),
+            ..HttpSettings::default()
+        }
+    }
+
+    /// API keys by source URL (without a trailing slash).
+    pub fn api_keys(&self) -> BTreeMap<String, String> {
+        self.api_keys
+            .iter()
+            .map(|(url, key)| (url.clone(), key.value.clone()))
+            .collect()
+    }
+
+    /// Every effective value with its origin, secrets masked.
+    pub fn entries(&self) -> Vec<Entry> {
+        fn entry<T>(key: &str, setting: &Setting<T>, value: String) -> Entry {
+            Entry {
+                key: key.to_string(),
+                value,
+                origin: setting.origin.to_string(),
+            }
+        }
+        let mut entries = vec![
+            entry("api.timeout", &self.timeout, self.timeout.value.to_string()),
+            entry(
+                "api.connect_timeout",
+                &self.connect_timeout,
+                self.connect_timeout.value.to_string(),
+            ),
+            entry("api.retries", &self.retries, self.retries.value.to_string()),
+            entry(
+                "ssl.verify",
+                &self.ssl_verify,
+                self.ssl_verify.value.to_string(),
+            ),
+            entry(
+                "ssl.ca_file",
+                &self.ca_file,
+                self.ca_file
+                    .value
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+            ),
+            entry("install.jobs", &self.jobs, self.jobs.value.to_string()),
+        ];
+        for (url, key) in &self.api_keys {
+            entries.push(entry(
+                &format!("sources.\"{}\".api_key", crate::http::redact(url)),
+                key,
+                mask(&key.value),
+            ));
+        }
+        entries
+    }
+}
+
+/// A secret shown only by its last four characters, and only when it is
+/// long enough that they give nothing away.
+fn mask(secret: &str) -> String {
+    let count = secret.chars().count();
+    if count >= 12 {
+        let tail: String = secret.chars().skip(count - 4).collect();
+        format!("****{tail}")
+    } else {
+        "****".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_overrides_global_and_flags_override_both() {
+        let home = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join(FILE_NAME),
+            "[api]\ntimeout = 60\nretries = 1\n[install]\njobs = 2\n",
+        )
+        .unwrap();
+        std::fs::create_dir(project.path().join(".larder")).unwrap();
+        let project_file = project.path().join(".larder").join(FILE_NAME);
+        std::fs::write(
+            &project_file,
+            "[api]\ntimeout = 5\n[ssl]\nca_file = \"ca.pem\"\n\
+             [sources.\"https://a.example/\"]\napi_key = \"abcdefghijklmnop\"\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            insecure: true,
+            jobs: None,
+        };
+        let config = Config::load(home.path(), project.path(), &flags).unwrap();
+        assert_eq!(config.timeout.value, 5);
+        assert_eq!(config.timeout.origin, Origin::File(project_file.clone()));
+        assert_eq!(config.retries.value, 1);
+        assert_eq!(config.jobs.value, 2);
+        assert_eq!(config.ssl_verify.origin, Origin::Flag("--insecure"));
+        assert_eq!(
+            config.ca_file.value,
+            Some(project.path().join(".larder/ca.pem"))
+        );
+        let http = config.http();
+        assert!(http.insecure);
+        assert_eq!(http.timeout, Duration::from_secs(5));
+        assert_eq!(config.api_keys()["https://a.example"], "abcdefghijklmnop");
+        let key = config.entries().pop().unwrap();
+        assert_eq!(key.value, "****mnop");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_file() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(FILE_NAME), "[ssl]\nverfy = false\n").unwrap();
+        let err = Config::load(home.path(), home.path(), &Overrides::default()).unwrap_err();
+        assert_eq!(err.exit_code(), 115);
+        let message = err.to_string();
+        assert!(message.contains("config.toml"), "{message}");
+        assert!(message.contains("verfy"), "{message}");
+    }
+}
