@@ -100,6 +100,8 @@ fn main() {
     let _ = server.wait();
     let warm_offline = time_command(20, || install(&home));
 
+    let git_warm = warm_git_install(&data, larder);
+
     println!("| install | cookbooks | median |");
     println!("|---|---|---|");
     println!(
@@ -114,4 +116,78 @@ fn main() {
         "| warm no-op, registry stopped | {installed} | {} |",
         ms(warm_offline)
     );
+    println!(
+        "| warm, five git cookbooks locked, repositories gone | 5 | {} |",
+        ms(git_warm)
+    );
+}
+
+/// Five git repositories, each a cookbook; after one install locks them,
+/// the repositories are moved away so that a warm install provably uses
+/// nothing but the lock and the store. Returns its median time.
+fn warm_git_install(data: &Path, larder: &str) -> std::time::Duration {
+    let remotes = data.join("git-remotes");
+    let moved = data.join("git-remotes-gone");
+    let project = data.join("git-project");
+    let home = data.join("git-home");
+    for dir in [&remotes, &moved, &project, &home] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    std::fs::create_dir_all(&project).unwrap();
+    let mut berksfile = String::new();
+    for i in 0..5 {
+        let repo = remotes.join(format!("repo{i}"));
+        std::fs::create_dir_all(repo.join("recipes")).unwrap();
+        std::fs::write(
+            repo.join("metadata.rb"),
+            format!("name 'gitbook{i}'\nversion '1.0.{i}'\n"),
+        )
+        .unwrap();
+        std::fs::write(repo.join("recipes/default.rb"), "log 'hello'\n").unwrap();
+        let commit = [
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "one",
+        ];
+        for args in [
+            &["init", "--quiet", "--initial-branch", "main"][..],
+            &["add", "--all"],
+            &commit,
+        ] {
+            let status = Command::new("git")
+                .args(args)
+                .current_dir(&repo)
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?} failed");
+        }
+        writeln!(
+            berksfile,
+            "cookbook 'gitbook{i}', git: 'file://{}', branch: 'main'",
+            repo.display()
+        )
+        .unwrap();
+    }
+    std::fs::write(project.join("Berksfile"), berksfile).unwrap();
+    let install = || {
+        let mut command = Command::new(larder);
+        command
+            .args(["install", "-q"])
+            .current_dir(&project)
+            .env("LARDER_HOME", &home);
+        command
+    };
+    let first = install().output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    std::fs::rename(&remotes, &moved).unwrap();
+    time_command(20, install)
 }

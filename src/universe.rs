@@ -16,9 +16,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::index::{Index, Origin, Release, Requirement};
+use crate::index::{CookbookId, Index, Origin, Release, Requirement};
 use crate::version::{Constraint, Version};
 
 /// A demand stored in an acceptance case: a cookbook and a constraint text.
@@ -73,82 +73,224 @@ pub fn load_file(path: &Path) -> Result<UniverseFile, UniverseError> {
 /// Parses a universe body into `index`, giving each release the origin
 /// `origin_of(cookbook, download_url)` returns. Returns the acceptance
 /// demands, if the body has any. `origin` names the body in errors.
+///
+/// Releases go into the index as the parser meets them, with no
+/// intermediate document: loading is most of the time a resolve takes.
 pub fn parse_into(
     bytes: &[u8],
     origin: &str,
     index: &mut Index,
-    mut origin_of: impl FnMut(&str, Option<&str>) -> Origin,
+    origin_of: impl Fn(&str, Option<&str>) -> Origin + Sync,
 ) -> Result<Vec<StoredDemand>, UniverseError> {
     // Checking UTF-8 once for the whole body is much cheaper than serde_json
     // checking every string of a slice on its own.
     let text = std::str::from_utf8(bytes).map_err(|e| UniverseError::Json {
         origin: origin.to_string(),
-        source: serde::de::Error::custom(format!("not UTF-8: {e}")),
+        source: de::Error::custom(format!("not UTF-8: {e}")),
     })?;
-    let document: Document = serde_json::from_str(text).map_err(|source| UniverseError::Json {
-        origin: origin.to_string(),
-        source,
-    })?;
-    for (Text(name), versions) in document.cookbooks {
-        let id = index.intern(&name);
-        for (Text(raw_version), body) in versions {
-            let version = match raw_version.parse::<Version>() {
-                Ok(v) => v,
-                Err(err) => {
-                    index.note(format!("{origin}: {name} {raw_version} left out: {err}"));
-                    continue;
-                }
-            };
-            let dependencies = read_dependencies(index, &body.dependencies);
-            if let Err(reason) = &dependencies {
-                index.note(format!(
-                    "{origin}: {name} {raw_version} is unusable: {reason}"
-                ));
-            }
-            let release = Release {
-                version,
-                raw_version: raw_version.to_string(),
-                dependencies,
-                origin: origin_of(&name, body.download_url.as_ref().map(|t| t.0.as_ref())),
-            };
-            if !index.add(id, release) {
-                index.note(format!(
-                    "{origin}: {name} {raw_version} left out: another spelling of version \
-                     {version} is already listed"
-                ));
-            }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let parts = if text.len() >= PARALLEL_THRESHOLD && threads > 1 {
+        split_members(text, threads)
+    } else {
+        None
+    };
+    let Some(parts) = parts else {
+        return parse_document(text, origin, index, &origin_of);
+    };
+    let parsed: Vec<Result<(Index, Vec<StoredDemand>), UniverseError>> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = parts
+                .iter()
+                .map(|part| {
+                    let origin_of = &origin_of;
+                    scope.spawn(move || {
+                        let mut part_index = Index::new();
+                        parse_document(part, origin, &mut part_index, origin_of)
+                            .map(|demands| (part_index, demands))
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| {
+                    worker.join().unwrap_or_else(|_| {
+                        Err(UniverseError::Json {
+                            origin: origin.to_string(),
+                            source: de::Error::custom("a parser thread failed"),
+                        })
+                    })
+                })
+                .collect()
+        });
+    let mut demands = Vec::new();
+    for result in parsed {
+        let (part_index, part_demands) = result?;
+        if index.is_empty() {
+            *index = part_index;
+        } else {
+            index.absorb(part_index);
         }
+        demands.extend(part_demands);
     }
-    Ok(document
-        .demands
-        .into_iter()
-        .map(|(name, constraint)| StoredDemand { name, constraint })
-        .collect())
+    Ok(demands)
 }
 
-fn read_dependencies(
+/// Bodies at least this large are parsed on several threads.
+const PARALLEL_THRESHOLD: usize = 1 << 20;
+
+/// Parses one JSON document into `index`.
+fn parse_document(
+    text: &str,
+    origin: &str,
     index: &mut Index,
-    dependencies: &[(Text, ConstraintText)],
-) -> Result<Vec<Requirement>, String> {
-    let mut requirements = Vec::with_capacity(dependencies.len());
-    for (Text(dep), text) in dependencies {
-        let constraint = match text {
-            ConstraintText::Any => Constraint::any(),
-            ConstraintText::Text(t) => {
-                Constraint::parse(t).map_err(|e| format!("its dependency on {dep}: {e}"))?
+    origin_of: &(dyn Fn(&str, Option<&str>) -> Origin + Sync),
+) -> Result<Vec<StoredDemand>, UniverseError> {
+    let mut loader = Loader {
+        index,
+        origin,
+        origin_of,
+        demands: Vec::new(),
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    DocumentSeed(&mut loader)
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .map_err(|source| UniverseError::Json {
+            origin: origin.to_string(),
+            source,
+        })?;
+    Ok(loader.demands)
+}
+
+/// Splits a JSON object into about `parts` objects holding consecutive
+/// members of it, each a document of its own, so that they can be parsed
+/// at once. Only the text up to the last cut is scanned; the last part
+/// keeps the original ending, so its parse checks the rest. `None` when
+/// `text` is not an object, has too few members, or is malformed before the
+/// last cut (then the ordinary parse reports the error).
+fn split_members(text: &str, parts: usize) -> Option<Vec<String>> {
+    let bytes = text.as_bytes();
+    let open = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    if bytes[open] != b'{' || parts < 2 {
+        return None;
+    }
+    let stride = bytes.len() / parts;
+    let mut cuts = Vec::with_capacity(parts - 1);
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() && cuts.len() < parts - 1 {
+        match bytes[i] {
+            b'"' => {
+                // Jump over the string: to the closing quote, past escapes.
+                let mut j = i + 1;
+                loop {
+                    j += memchr::memchr2(b'"', b'\\', bytes.get(j..)?)?;
+                    if bytes[j] == b'\\' {
+                        j += 2;
+                    } else {
+                        break;
+                    }
+                }
+                i = j;
             }
-            ConstraintText::Invalid(what) => {
-                return Err(format!(
-                    "its dependency on {dep} has {what} as a constraint"
-                ));
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return None;
+                }
+            }
+            b',' if depth == 1 && i >= open + stride * (cuts.len() + 1) => cuts.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut documents = Vec::with_capacity(cuts.len() + 1);
+    let mut start = open + 1;
+    for cut in &cuts {
+        let mut document = String::with_capacity(cut - start + 2);
+        document.push('{');
+        document.push_str(&text[start..*cut]);
+        document.push('}');
+        documents.push(document);
+        start = cut + 1;
+    }
+    documents.push(format!("{{{}", &text[start..]));
+    Some(documents)
+}
+
+/// Where parsed releases go.
+struct Loader<'a> {
+    index: &'a mut Index,
+    origin: &'a str,
+    origin_of: &'a (dyn Fn(&str, Option<&str>) -> Origin + Sync),
+    demands: Vec<StoredDemand>,
+}
+
+impl Loader<'_> {
+    /// Adds one version of `name`, or notes why it was left out.
+    fn add(&mut self, name: &str, id: CookbookId, raw_version: &str, body: Body<'_>) {
+        let origin = self.origin;
+        let version = match raw_version.parse::<Version>() {
+            Ok(v) => v,
+            Err(err) => {
+                self.index
+                    .note(format!("{origin}: {name} {raw_version} left out: {err}"));
+                return;
             }
         };
-        requirements.push(Requirement {
-            cookbook: index.intern(dep),
-            constraint,
-        });
+        if let Err(reason) = &body.dependencies {
+            self.index.note(format!(
+                "{origin}: {name} {raw_version} is unusable: {reason}"
+            ));
+        }
+        let release = Release {
+            version,
+            raw_version: raw_version.to_string(),
+            dependencies: body.dependencies,
+            origin: (self.origin_of)(name, body.download_url.as_ref().map(|t| t.0.as_ref())),
+        };
+        if !self.index.add(id, release) {
+            self.index.note(format!(
+                "{origin}: {name} {raw_version} left out: another spelling of version \
+                 {version} is already listed"
+            ));
+        }
     }
-    Ok(requirements)
+}
+
+/// Adds the dependency `dep` with constraint `text` to `requirements`; the
+/// first malformed constraint makes the whole release unusable.
+fn push_requirement(
+    index: &mut Index,
+    requirements: &mut Result<Vec<Requirement>, String>,
+    dep: &str,
+    text: ConstraintText<'_>,
+) {
+    let Ok(list) = requirements else { return };
+    let constraint = match text {
+        ConstraintText::Any => Constraint::any(),
+        ConstraintText::Text(t) => match Constraint::parse(&t) {
+            Ok(c) => c,
+            Err(e) => {
+                *requirements = Err(format!("its dependency on {dep}: {e}"));
+                return;
+            }
+        },
+        ConstraintText::Invalid(what) => {
+            *requirements = Err(format!(
+                "its dependency on {dep} has {what} as a constraint"
+            ));
+            return;
+        }
+    };
+    list.push(Requirement {
+        cookbook: index.intern(dep),
+        constraint,
+    });
 }
 
 /// A string borrowed from the input when it has no escapes (almost always),
@@ -174,18 +316,9 @@ impl<'de> Deserialize<'de> for Text<'de> {
     }
 }
 
-type Listing<'de> = Vec<(Text<'de>, Vec<(Text<'de>, VersionBody<'de>)>)>;
-
-/// The whole document, in whichever shape it came.
-struct Document<'de> {
-    cookbooks: Listing<'de>,
-    demands: Vec<(String, String)>,
-}
-
 /// One version's entry: its dependencies and where to download it.
-#[derive(Default)]
-struct VersionBody<'de> {
-    dependencies: Vec<(Text<'de>, ConstraintText<'de>)>,
+struct Body<'de> {
+    dependencies: Result<Vec<Requirement>, String>,
     download_url: Option<Text<'de>>,
 }
 
@@ -196,48 +329,44 @@ enum ConstraintText<'de> {
     Invalid(&'static str),
 }
 
-impl<'de> Deserialize<'de> for Document<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DocumentVisitor;
-        impl<'de> Visitor<'de> for DocumentVisitor {
-            type Value = Document<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document<'de>, A::Error> {
-                let mut document = Document {
-                    cookbooks: Vec::new(),
-                    demands: Vec::new(),
-                };
-                let mut graph = None;
-                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                    match key.as_ref() {
-                        "demands" => {
-                            let demands: Vec<DemandEntry> = map.next_value()?;
-                            document.demands = demands.into_iter().map(|d| (d.0, d.1)).collect();
-                        }
-                        "graph" => graph = Some(map.next_value::<Cookbooks>()?.0),
-                        _ if key.starts_with('_') => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                        _ => {
-                            let versions = map.next_value::<Versions>()?.0;
-                            document.cookbooks.push((Text(key), versions));
-                        }
-                    }
+/// The whole document, in whichever shape it came.
+struct DocumentSeed<'l, 'a>(&'l mut Loader<'a>);
+
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "demands" => {
+                    let demands: Vec<DemandEntry> = map.next_value()?;
+                    self.0.demands = demands.into_iter().map(|d| d.0).collect();
                 }
-                if let Some(graph) = graph {
-                    document.cookbooks = graph;
+                "graph" => map.next_value_seed(GraphSeed(&mut *self.0))?,
+                _ if key.starts_with('_') => {
+                    map.next_value::<IgnoredAny>()?;
                 }
-                Ok(document)
+                _ => map.next_value_seed(VersionsSeed {
+                    loader: &mut *self.0,
+                    name: &key,
+                })?,
             }
         }
-        deserializer.deserialize_map(DocumentVisitor)
+        Ok(())
     }
 }
 
 /// `[name, constraint]` (constraint optional) in an acceptance case.
-struct DemandEntry(String, String);
+struct DemandEntry(StoredDemand);
 
 impl<'de> Deserialize<'de> for DemandEntry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -246,141 +375,160 @@ impl<'de> Deserialize<'de> for DemandEntry {
         let name = parts
             .next()
             .ok_or_else(|| de::Error::custom("a demand needs a cookbook name"))?;
-        Ok(DemandEntry(name, parts.next().unwrap_or_default()))
+        Ok(DemandEntry(StoredDemand {
+            name,
+            constraint: parts.next().unwrap_or_default(),
+        }))
     }
 }
 
-struct Cookbooks<'de>(Listing<'de>);
+/// The `graph` of an acceptance case: `{name: {version: deps}}`.
+struct GraphSeed<'l, 'a>(&'l mut Loader<'a>);
 
-impl<'de> Deserialize<'de> for Cookbooks<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CookbooksVisitor;
-        impl<'de> Visitor<'de> for CookbooksVisitor {
-            type Value = Cookbooks<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of cookbooks")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cookbooks<'de>, A::Error> {
-                let mut cookbooks = Vec::new();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    cookbooks.push((key, map.next_value::<Versions<'de>>()?.0));
-                }
-                Ok(Cookbooks(cookbooks))
-            }
-        }
-        deserializer.deserialize_map(CookbooksVisitor)
+impl<'de> DeserializeSeed<'de> for GraphSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-/// `{version: body}`; anything that is not an object is treated as empty.
-struct Versions<'de>(Vec<(Text<'de>, VersionBody<'de>)>);
-
-impl<'de> Deserialize<'de> for Versions<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct VersionsVisitor;
-        impl<'de> Visitor<'de> for VersionsVisitor {
-            type Value = Versions<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of versions")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Versions<'de>, A::Error> {
-                let mut versions = Vec::new();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    versions.push((key, map.next_value::<VersionBody<'de>>()?));
-                }
-                Ok(Versions(versions))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Versions<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Versions(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<Versions<'de>, E> {
-                Ok(Versions(Vec::new()))
-            }
+impl<'de> Visitor<'de> for GraphSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of cookbooks")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+            map.next_value_seed(VersionsSeed {
+                loader: &mut *self.0,
+                name: &name,
+            })?;
         }
-        deserializer.deserialize_any(VersionsVisitor)
+        Ok(())
+    }
+}
+
+/// `{version: body}` of one cookbook; anything that is not an object is
+/// treated as no versions.
+struct VersionsSeed<'l, 'a, 'n> {
+    loader: &'l mut Loader<'a>,
+    name: &'n str,
+}
+
+impl<'de> DeserializeSeed<'de> for VersionsSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VersionsSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of versions")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let id = self.loader.index.intern(self.name);
+        while let Some(Text(raw_version)) = map.next_key::<Text<'de>>()? {
+            let body = map.next_value_seed(BodySeed(&mut *self.loader.index))?;
+            self.loader.add(self.name, id, &raw_version, body);
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
 /// Fields of a Supermarket version entry that are not dependencies.
-const ENTRY_FIELDS: [&str; 5] = [
+const ENTRY_FIELDS: [&str; 4] = [
     "location_type",
     "location_path",
     "endpoint_priority",
     "platforms",
-    "download_url",
 ];
 
-impl<'de> Deserialize<'de> for VersionBody<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BodyVisitor;
-        impl<'de> Visitor<'de> for BodyVisitor {
-            type Value = VersionBody<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a version entry")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<VersionBody<'de>, A::Error> {
-                let mut body = VersionBody::default();
-                let mut listed = None;
-                let mut pruned = Vec::new();
-                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                    match key.as_ref() {
-                        "dependencies" => {
-                            listed = Some(map.next_value::<Dependencies>()?.0);
-                        }
-                        "download_url" => body.download_url = map.next_value()?,
-                        field if ENTRY_FIELDS.contains(&field) => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                        _ => pruned.push((Text(key), map.next_value::<ConstraintText<'de>>()?)),
-                    }
-                }
-                body.dependencies = listed.unwrap_or(pruned);
-                Ok(body)
-            }
-            fn visit_unit<E>(self) -> Result<VersionBody<'de>, E> {
-                Ok(VersionBody::default())
-            }
-        }
-        deserializer.deserialize_any(BodyVisitor)
+/// One version's entry: a Supermarket entry with `dependencies` (and a
+/// `download_url`), or a pruned graph's `{dep: constraint}`.
+struct BodySeed<'i>(&'i mut Index);
+
+impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
+    type Value = Body<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Body<'de>, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct Dependencies<'de>(Vec<(Text<'de>, ConstraintText<'de>)>);
-
-impl<'de> Deserialize<'de> for Dependencies<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DependenciesVisitor;
-        impl<'de> Visitor<'de> for DependenciesVisitor {
-            type Value = Dependencies<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of dependencies")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Dependencies<'de>, A::Error> {
-                let mut deps = Vec::new();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    deps.push((key, map.next_value::<ConstraintText<'de>>()?));
+impl<'de> Visitor<'de> for BodySeed<'_> {
+    type Value = Body<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a version entry")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body<'de>, A::Error> {
+        let mut listed = None;
+        let mut pruned = Ok(Vec::new());
+        let mut download_url = None;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "dependencies" => {
+                    listed = Some(map.next_value_seed(DependenciesSeed(&mut *self.0))?)
                 }
-                Ok(Dependencies(deps))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Dependencies<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Dependencies(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<Dependencies<'de>, E> {
-                Ok(Dependencies(Vec::new()))
+                "download_url" => download_url = map.next_value()?,
+                field if ENTRY_FIELDS.contains(&field) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                dep => {
+                    let text = map.next_value::<ConstraintText<'de>>()?;
+                    push_requirement(self.0, &mut pruned, dep, text);
+                }
             }
         }
-        deserializer.deserialize_any(DependenciesVisitor)
+        Ok(Body {
+            dependencies: listed.unwrap_or(pruned),
+            download_url,
+        })
+    }
+    fn visit_unit<E>(self) -> Result<Body<'de>, E> {
+        Ok(Body {
+            dependencies: Ok(Vec::new()),
+            download_url: None,
+        })
+    }
+}
+
+/// The `dependencies` object of a Supermarket entry.
+struct DependenciesSeed<'i>(&'i mut Index);
+
+impl<'de> DeserializeSeed<'de> for DependenciesSeed<'_> {
+    type Value = Result<Vec<Requirement>, String>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DependenciesSeed<'_> {
+    type Value = Result<Vec<Requirement>, String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of dependencies")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut requirements = Ok(Vec::with_capacity(map.size_hint().unwrap_or(4)));
+        while let Some(Text(dep)) = map.next_key::<Text<'de>>()? {
+            let text = map.next_value::<ConstraintText<'de>>()?;
+            push_requirement(self.0, &mut requirements, &dep, text);
+        }
+        Ok(requirements)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Ok(Vec::new()))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Ok(Vec::new()))
     }
 }
 
@@ -507,6 +655,38 @@ mod tests {
         assert!(a.releases[0].dependencies.is_ok());
         assert_eq!(index.by_name("b").unwrap().releases.len(), 1);
         assert_eq!(index.notes().len(), 4);
+    }
+
+    #[test]
+    fn split_members_cuts_only_between_top_level_members() {
+        let text = r#" {"a,{": {"1.0.0": {"x": ">= 1"}}, "b\"}": {"2.0": {}},
+            "c": {"1.0.0": {"dependencies": {"a,{": "~> 1.0"}}}, "d": []} "#;
+        let parts = split_members(text, 3).unwrap();
+        assert!(parts.len() > 1, "{parts:?}");
+        let mut whole = Index::new();
+        parse_document(text, "t", &mut whole, &|_, _| Origin::Listed).unwrap();
+        let mut merged = Index::new();
+        for part in &parts {
+            let mut part_index = Index::new();
+            parse_document(part, "t", &mut part_index, &|_, _| Origin::Listed).unwrap();
+            merged.absorb(part_index);
+        }
+        let names = |index: &Index| -> Vec<(String, usize)> {
+            index
+                .cookbooks()
+                .map(|(_, c)| (c.name.clone(), c.releases.len()))
+                .collect()
+        };
+        assert_eq!(names(&merged), names(&whole));
+        let c = merged.by_name("c").unwrap();
+        let dep = &c.releases[0].dependencies.as_ref().unwrap()[0];
+        assert_eq!(merged.name(dep.cookbook), "a,{");
+        assert!(split_members("[1, 2]", 2).is_none());
+        assert!(split_members(r#"{"a": "unterminated"#, 2).is_none());
+        // Text after the object stays in the last part, whose parse refuses it.
+        let parts = split_members(r#"{"a": {}, "b": {}, "c": {}, "d": {}} trailing"#, 2).unwrap();
+        let mut index = Index::new();
+        assert!(parse_document(&parts[1], "t", &mut index, &|_, _| Origin::Listed).is_err());
     }
 
     #[test]

@@ -194,7 +194,8 @@ impl Constraint {
     /// Parses a constraint. Empty text and `[]` mean any version.
     pub fn parse(text: &str) -> Result<Self, ConstraintError> {
         let trimmed = text.trim_ascii();
-        if trimmed.is_empty() || trimmed == "[]" {
+        // `>= 0.0.0` is most of the constraints in real universes.
+        if trimmed.is_empty() || trimmed == "[]" || trimmed == ">= 0.0.0" {
             return Ok(Constraint::any());
         }
         let (operator, rest) = OPERATORS
