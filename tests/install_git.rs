@@ -23,7 +23,11 @@ fn remote(base: &std::path::Path) -> (Repo, String) {
         "cookbooks/tool/metadata.json",
         r#"{"name": "tool", "version": "0.1.0"}"#,
     )
-    .write("cookbooks/tool/recipes/default.rb", "log 'tool'\n");
+    .write("cookbooks/tool/recipes/default.rb", "log 'tool'\n")
+    .write(
+        ".gitmodules",
+        "[submodule \"vendor/lib\"]\n\tpath = vendor/lib\n\turl = https://example.com/lib.git\n",
+    );
     let first = repo.commit("widget 1.0.0");
     repo.git(&["tag", "--annotate", "v1.0.0", "--message", "first"]);
     (repo, first)
@@ -50,7 +54,17 @@ fn git_cookbooks_lock_their_revision_until_updated_and_install_offline() {
     );
     project.write("Berksfile.lock", "");
 
-    project.larder(&["install"]).assert().success();
+    let output = project.larder(&["install"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("submodules in") && stderr.contains("are not fetched"),
+        "{stderr}"
+    );
     let expected = format!(
         "DEPENDENCIES\n  tool\n    git: {url}\n    revision: {first}\n    tag: v1.0.0\n    rel: cookbooks/tool\n  \
          widget\n    git: {url}\n    revision: {first}\n\nGRAPH\n  base (1.1.0)\n  tool (0.1.0)\n  widget (1.0.0)\n    base (~> 1.0)\n"

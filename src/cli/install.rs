@@ -183,7 +183,7 @@ pub fn install_project(
     }
     let outcome = outcome?;
     for warning in &outcome.warnings {
-        output.detail(&format!("warning: {warning}"));
+        output.status(&format!("warning: {warning}"));
     }
     Ok(outcome)
 }

@@ -304,6 +304,11 @@ pub fn install(
     let mut manifest = Manifest::load(&request.berksfile)?;
     manifest.fill_api_keys(&request.api_keys);
     let mut warnings = manifest.warnings.clone();
+    if manifest.solver.is_some() {
+        warnings.push(
+            "the Berksfile's `solver` line is ignored: larder has one solver (PubGrub)".to_string(),
+        );
+    }
     let (previous, lock_warnings) = read_lock(&request.berksfile)?;
     warnings.extend(lock_warnings);
 
@@ -321,6 +326,7 @@ pub fn install(
         lock: &lock,
     };
     let wanted = plan::wanted(&manifest, &request.filter, &git)?;
+    warnings.extend(wanted.iter().flat_map(|w| w.warnings.iter().cloned()));
     plan::reduce(&mut lock, &wanted);
     let client = Client::new(request.http.clone())?;
     let mut sources_read = Vec::new();

@@ -26,6 +26,9 @@ pub struct Wanted {
     pub location: LockedLocation,
     pub groups: Vec<String>,
     pub local: Option<LocalCookbook>,
+    /// What the user should know about how it was fetched (a git
+    /// repository's submodules left out, say).
+    pub warnings: Vec<String>,
 }
 
 /// How git locations are looked up while planning.
@@ -53,6 +56,7 @@ pub fn wanted(
             .filter(|g| g.as_str() != DEFAULT_GROUP)
             .cloned()
             .collect();
+        let mut warnings = Vec::new();
         let (name, location, local) = match &spec.location {
             Location::Default => (
                 spec.name.clone().unwrap_or_default(),
@@ -93,6 +97,7 @@ pub fn wanted(
                     });
                 }
                 let location = git_location(&git_spec, cookbook.revision.to_string());
+                warnings = cookbook.warnings;
                 let local = LocalCookbook {
                     path: cookbook.path,
                     metadata: cookbook.metadata,
@@ -111,6 +116,7 @@ pub fn wanted(
             location,
             groups,
             local,
+            warnings,
         });
     }
     wanted.sort_by(|a, b| a.name.cmp(&b.name));
