@@ -583,17 +583,8 @@ fn check_entry(name: &str, version: &str) -> Result<(), CacheError> {
     }
 }
 
-/// Writes a file atomically (temporary file in the same directory, rename).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-    use std::io::Write as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write = || -> io::Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        file.write_all(bytes)?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    };
-    write().map_err(io_error("write", path))
+    crate::atomic_file::write(path, bytes).map_err(io_error("write", path))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! bundle modules fetch, verify and pack the chosen cookbooks.
 
 pub mod archive;
+pub mod atomic_file;
 pub mod berksfile;
 pub mod bundle;
 pub mod cache;

@@ -437,15 +437,7 @@ fn remove_path(path: &Path) -> Result<(), BundleError> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| BundleError::io("create a file in", dir, e))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| BundleError::io("write", path, e))?;
-    temp.persist(path)
-        .map_err(|e| BundleError::io("write", path, e.error))?;
-    Ok(())
+    crate::atomic_file::write(path, bytes).map_err(|e| BundleError::io("write", path, e))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), BundleError> {

@@ -34,7 +34,7 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         std::fs::create_dir_all(dir)
             .map_err(|e| io_failure(dir, "create the directory of", &e.to_string()))?;
     }
-    crate::lock::write_atomically(&args.file, format!("{text}\n").as_bytes())
+    crate::atomic_file::write(&args.file, format!("{text}\n").as_bytes())
         .map_err(|e| io_failure(&args.file, "write", &e.to_string()))?;
     if output.is_json() {
         output.json(&serde_json::json!({"path": args.file, "cookbook_versions": pins}));

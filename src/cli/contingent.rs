@@ -1,17 +1,11 @@
 //! `larder contingent NAME`: the locked cookbooks that depend on NAME,
 //! directly or through others.
 
-use super::install::{ProjectArgs, locked};
+use super::install::locked;
 use super::{Failure, Output};
 use crate::graph::Graph;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// The cookbook, as the lock names it.
-    pub name: String,
-    #[command(flatten)]
-    pub project: ProjectArgs,
-}
+pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let project = locked(&args.project)?;

@@ -2,18 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::install::ProjectArgs;
 use super::show::installed_path;
 use super::{Failure, Output};
 use crate::metadata::Metadata;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// The cookbook, as the lock names it.
-    pub name: String,
-    #[command(flatten)]
-    pub project: ProjectArgs,
-}
+pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let (_, _, path) = installed_path(&args.project, &args.name)?;

@@ -23,6 +23,15 @@ pub struct ProjectArgs {
     pub except: Vec<String>,
 }
 
+/// A locked cookbook of a project (show, info, contingent, why).
+#[derive(clap::Args, Debug)]
+pub struct CookbookArgs {
+    /// The cookbook, as the lock names it.
+    pub name: String,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
 /// Flags of commands that may fetch.
 #[derive(clap::Args, Debug, Clone)]
 pub struct FetchArgs {

@@ -4,13 +4,7 @@ use super::install::{ProjectArgs, locked};
 use super::{Failure, Output};
 use crate::cache::{CacheError, Store};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// The cookbook, as the lock names it.
-    pub name: String,
-    #[command(flatten)]
-    pub project: ProjectArgs,
-}
+pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let (name, version, path) = installed_path(&args.project, &args.name)?;

@@ -1,17 +1,11 @@
 //! `larder why NAME`: every chain from a Berksfile dependency to NAME,
 //! with the constraint on each edge, to see why a version was picked.
 
-use super::install::{ProjectArgs, locked};
+use super::install::locked;
 use super::{Failure, Output};
 use crate::graph::{Graph, MAX_CHAINS};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// The cookbook, as the lock names it.
-    pub name: String,
-    #[command(flatten)]
-    pub project: ProjectArgs,
-}
+pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let project = locked(&args.project)?;

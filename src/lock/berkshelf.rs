@@ -173,7 +173,7 @@ impl BerksfileLock {
         let Some(text) = self.render() else {
             return Ok(false);
         };
-        super::write_atomically(path, text.as_bytes()).map_err(|source| {
+        crate::atomic_file::write(path, text.as_bytes()).map_err(|source| {
             BerksfileLockError::Write {
                 path: path.to_path_buf(),
                 source,

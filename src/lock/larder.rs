@@ -117,7 +117,7 @@ pub fn read(path: &Path) -> Result<Option<Lock>, LarderLockError> {
 
 /// Writes `lock` to `path` atomically.
 pub fn write(lock: &Lock, path: &Path) -> Result<(), LarderLockError> {
-    super::write_atomically(path, render(lock).as_bytes()).map_err(|source| {
+    crate::atomic_file::write(path, render(lock).as_bytes()).map_err(|source| {
         LarderLockError::Write {
             path: path.to_path_buf(),
             source,
