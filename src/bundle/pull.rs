@@ -25,7 +25,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,6 +37,7 @@ use super::manifest::Manifest;
 use super::verify::check_unpacked;
 use super::{ARCHIVE_ROOT, BundleError, parse_sha256, parse_sidecar};
 use crate::archive::{self, Limits};
+use crate::http;
 
 /// Where a bundle comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -446,28 +447,26 @@ fn sync_dir(dir: &Path) -> Result<(), BundleError> {
         .map_err(|e| BundleError::io("sync", dir, e))
 }
 
-fn http_client(url: &Url) -> Result<reqwest::blocking::Client, BundleError> {
-    reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .timeout(Duration::from_secs(30 * 60))
-        .user_agent(concat!("larder/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| BundleError::Fetch {
-            url: url.to_string(),
-            detail: error_chain(&e),
-        })
+/// The HTTP client for pulls: larder's own (retries, proxies,
+/// `SSL_CERT_FILE`, credentials redacted), with a total time long enough
+/// for a large bundle on a slow link.
+fn http_client() -> Result<http::Client, BundleError> {
+    http::Client::new(http::HttpSettings {
+        timeout: Duration::from_secs(30 * 60),
+        ..http::HttpSettings::default()
+    })
+    .map_err(|e| BundleError::Fetch {
+        url: String::new(),
+        detail: e.to_string(),
+    })
 }
 
-/// An error with its causes, which reqwest keeps out of its own message.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
+/// A failed request as a pull error naming the URL.
+fn fetch_error(url: &Url, error: http::HttpError) -> BundleError {
+    BundleError::Fetch {
+        url: http::redact(url.as_str()),
+        detail: error.to_string(),
     }
-    text
 }
 
 /// Reads the expected digest from the `.sha256` file beside the source.
@@ -485,31 +484,13 @@ fn fetch_sidecar(source: &Source) -> Result<String, BundleError> {
             }
             Err(e) => return Err(BundleError::io("read", path, e)),
         },
-        Source::Http(url) => {
-            let response =
-                http_client(url)?
-                    .get(url.clone())
-                    .send()
-                    .map_err(|e| BundleError::Fetch {
-                        url: url.to_string(),
-                        detail: error_chain(&e),
-                    })?;
-            if !response.status().is_success() {
-                return Err(missing(format!(
-                    "{url} answered HTTP {}",
-                    response.status()
-                )));
+        Source::Http(url) => match http_client()?.get(url.as_str(), &[]) {
+            Ok(response) => response.body,
+            Err(e) if e.status().is_some_and(|status| status < 500) => {
+                return Err(missing(e.to_string()));
             }
-            let mut bytes = Vec::new();
-            response
-                .take(4096)
-                .read_to_end(&mut bytes)
-                .map_err(|e| BundleError::Fetch {
-                    url: url.to_string(),
-                    detail: error_chain(&e),
-                })?;
-            bytes
-        }
+            Err(e) => return Err(fetch_error(url, e)),
+        },
     };
     parse_sidecar(&String::from_utf8_lossy(&text), &sidecar.to_string())
 }
@@ -517,54 +498,85 @@ fn fetch_sidecar(source: &Source) -> Result<String, BundleError> {
 /// Copies the bundle into `file`, at most `cap` bytes, and returns its
 /// sha256.
 fn fetch_into(source: &Source, file: &File, path: &Path, cap: u64) -> Result<String, BundleError> {
-    let origin = source.to_string();
-    let fetch_error = |e: &dyn std::error::Error| BundleError::Fetch {
-        url: origin.clone(),
-        detail: error_chain(e),
+    let too_large = || BundleError::UnsafeArchive {
+        origin: source.to_string(),
+        source: archive::ArchiveError::TooLarge {
+            entry: "(download)".into(),
+            limit: cap,
+        },
     };
-    let mut reader: Box<dyn Read> = match source {
-        Source::Path(p) => Box::new(File::open(p).map_err(|e| fetch_error(&e))?),
-        Source::Http(url) => {
-            let response = http_client(url)?
-                .get(url.clone())
-                .send()
-                .map_err(|e| fetch_error(&e))?;
-            if !response.status().is_success() {
-                return Err(BundleError::Fetch {
-                    url: origin.clone(),
-                    detail: format!("the server answered HTTP {}", response.status()),
-                });
+    let mut out = CappedWriter {
+        inner: io::BufWriter::with_capacity(1 << 20, file),
+        written: 0,
+        cap,
+    };
+    match source {
+        Source::Path(p) => {
+            let mut reader = File::open(p).map_err(|e| BundleError::Fetch {
+                url: p.display().to_string(),
+                detail: e.to_string(),
+            })?;
+            let mut hashing = HashingWriter {
+                inner: &mut out,
+                hasher: Sha256::new(),
+            };
+            let copied = io::copy(&mut reader, &mut hashing).and_then(|_| hashing.flush());
+            let digest = hex::encode(hashing.hasher.finalize());
+            if out.written > cap {
+                return Err(too_large());
             }
-            Box::new(response)
+            copied.map_err(|e| BundleError::io("copy", path, e))?;
+            Ok(digest)
         }
-    };
-    let mut hasher = Sha256::new();
-    let mut out = io::BufWriter::with_capacity(1 << 20, file);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total: u64 = 0;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(fetch_error(&e)),
-        };
-        total += n as u64;
-        if total > cap {
-            return Err(BundleError::UnsafeArchive {
-                origin: origin.clone(),
-                source: archive::ArchiveError::TooLarge {
-                    entry: "(download)".into(),
-                    limit: cap,
-                },
-            });
+        Source::Http(url) => {
+            let result = http_client()?.download(url.as_str(), &[], &mut out);
+            if out.written > cap {
+                return Err(too_large());
+            }
+            result.map_err(|e| fetch_error(url, e))
         }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(|e| BundleError::io("write", path, e))?;
     }
-    out.flush().map_err(|e| BundleError::io("write", path, e))?;
-    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Writes through to `inner` until `cap` bytes, then refuses: a download
+/// larger than any bundle may be stops as soon as it is.
+struct CappedWriter<W> {
+    inner: W,
+    written: u64,
+    cap: u64,
+}
+
+impl<W: Write> Write for CappedWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.written += bytes.len() as u64;
+        if self.written > self.cap {
+            return Err(io::Error::other("the download exceeds the size limit"));
+        }
+        self.inner.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Hashes what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
