@@ -395,3 +395,76 @@ fn offline_without_a_cache_says_what_is_missing() {
         stderr_of(&output)
     );
 }
+
+#[test]
+fn a_locked_version_no_source_has_is_149() {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\ncookbook 'legacy'\n",
+            fixtures().display()
+        ),
+    );
+    project.write(
+        "Berksfile.lock",
+        "DEPENDENCIES\n  legacy\n\nGRAPH\n  base (0.9.0)\n  legacy (1.0.0)\n    base (< 1.1)\n",
+    );
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(149), "{}", stderr_of(&output));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("'base' (0.9.0)") && stderr.contains("larder update base"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn groups_limit_what_is_installed_but_the_lock_keeps_every_group() {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\ncookbook 'legacy'\ngroup :web do\n  cookbook 'nginx', '~> 1.0'\nend\n",
+            fixtures().display()
+        ),
+    );
+    let everything = pairs(&[
+        ("base", "1.0.0"),
+        ("legacy", "1.0.0"),
+        ("nginx", "1.0.0"),
+        ("packages", "1.2.0"),
+    ]);
+    project
+        .larder(&["install", "--except", "web"])
+        .assert()
+        .success();
+    assert_eq!(locked_versions(&project), everything);
+    assert!(project.stored("legacy", "1.0.0").is_dir());
+    assert!(
+        !project.stored("nginx", "1.0.0").exists(),
+        "the web group is not installed"
+    );
+
+    project
+        .larder(&["vendor", "only-web", "--only", "web"])
+        .assert()
+        .success();
+    let mut vendored: Vec<String> = std::fs::read_dir(project.path("only-web"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    vendored.sort();
+    assert_eq!(vendored, ["base", "nginx", "packages"]);
+    assert_eq!(
+        locked_versions(&project),
+        everything,
+        "a filtered run keeps the other pins"
+    );
+
+    let output = project
+        .larder(&["install", "--only", "web", "--except", "default"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(99));
+}

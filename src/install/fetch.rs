@@ -3,7 +3,7 @@
 //! store lacks is downloaded (several at once), checked against the lock's
 //! sha256, unpacked defensively and only then moved into the store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -61,13 +61,14 @@ pub struct Fetcher<'a> {
 }
 
 impl Fetcher<'_> {
-    /// Puts every cookbook of `lock` in place and returns them with the lock
-    /// completed by the sha256 of every artifact. `index` is the index the
-    /// lock was resolved from, if any; it is built only when a download is
-    /// needed and there is none.
+    /// Puts the `selected` cookbooks of `lock` in place and returns them
+    /// with the lock completed by the sha256 of every artifact. `index` is
+    /// the index the lock was resolved from, if any; it is built only when a
+    /// download is needed and there is none.
     pub fn fetch_all(
         &self,
         lock: &Lock,
+        selected: &BTreeSet<String>,
         mut index: Option<Index>,
         sources_read: &mut Vec<String>,
         wanted: &[plan::Wanted],
@@ -77,7 +78,7 @@ impl Fetcher<'_> {
         let mut lock = lock.clone();
         let mut fetched = BTreeMap::new();
         let mut jobs = Vec::new();
-        for (name, cookbook) in &lock.cookbooks {
+        for (name, cookbook) in lock.cookbooks.iter().filter(|(n, _)| selected.contains(*n)) {
             match &cookbook.source {
                 LockedSource::Path { path } => {
                     let dir = base.join(path);

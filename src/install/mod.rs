@@ -16,7 +16,7 @@ mod local;
 mod plan;
 mod verify;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::berksfile::{BerksfileError, GroupFilter, Manifest, SourceSpec};
@@ -325,7 +325,9 @@ pub fn install(
         offline: request.offline,
         lock: &lock,
     };
-    let wanted = plan::wanted(&manifest, &request.filter, &git)?;
+    // The lock always covers every group (a filtered install must not
+    // forget the others' pins); the filter decides what is put in place.
+    let wanted = plan::wanted(&manifest, &GroupFilter::All, &git)?;
     warnings.extend(wanted.iter().flat_map(|w| w.warnings.iter().cloned()));
     plan::reduce(&mut lock, &wanted);
     let client = Client::new(request.http.clone())?;
@@ -369,8 +371,24 @@ pub fn install(
         offline: request.offline,
         jobs: request.jobs,
     };
-    let (cookbooks, final_lock) =
-        fetcher.fetch_all(&new_lock, index, &mut sources_read, &wanted, on_progress)?;
+    let selected: BTreeSet<String> = new_lock
+        .closure(
+            wanted
+                .iter()
+                .filter(|w| w.passes(&request.filter))
+                .map(|w| w.name.as_str()),
+        )
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let (cookbooks, final_lock) = fetcher.fetch_all(
+        &new_lock,
+        &selected,
+        index,
+        &mut sources_read,
+        &wanted,
+        on_progress,
+    )?;
     let lock_written = changed || previous.as_ref() != Some(&final_lock);
     if lock_written {
         larder_lock::write(&final_lock, &larder_path)?;

@@ -31,6 +31,18 @@ pub struct Wanted {
     pub warnings: Vec<String>,
 }
 
+impl Wanted {
+    /// Whether the dependency passes a group filter (no group means
+    /// `default`).
+    pub fn passes(&self, filter: &GroupFilter) -> bool {
+        if self.groups.is_empty() {
+            filter.allows(&[DEFAULT_GROUP.to_string()])
+        } else {
+            filter.allows(&self.groups)
+        }
+    }
+}
+
 /// How git locations are looked up while planning.
 pub struct GitContext<'a> {
     pub cache: &'a GitCache,

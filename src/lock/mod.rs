@@ -266,8 +266,13 @@ impl Lock {
 
     /// Names reachable from the dependencies through locked cookbooks.
     fn reachable(&self) -> BTreeSet<&str> {
+        self.closure(self.dependencies.iter().map(|d| d.name.as_str()))
+    }
+
+    /// `roots` and every name reachable from them through locked cookbooks.
+    pub fn closure<'a>(&'a self, roots: impl IntoIterator<Item = &'a str>) -> BTreeSet<&'a str> {
         let mut seen = BTreeSet::new();
-        let mut pending: Vec<&str> = self.dependencies.iter().map(|d| d.name.as_str()).collect();
+        let mut pending: Vec<&str> = roots.into_iter().collect();
         while let Some(name) = pending.pop() {
             if !seen.insert(name) {
                 continue;
