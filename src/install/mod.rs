@@ -225,7 +225,12 @@ impl Locked {
             offline: true,
             lock: &lock,
         };
-        let wanted = plan::wanted(&manifest, filter, &git)?;
+        let declared = plan::wanted(&manifest, &GroupFilter::All, &git)?;
+        let wanted: Vec<Wanted> = declared
+            .iter()
+            .filter(|w| w.passes(filter))
+            .cloned()
+            .collect();
         let lock_path = if larder_path.exists() {
             larder_path
         } else {
@@ -236,7 +241,6 @@ impl Locked {
             reason,
         };
         plan::trusts(&lock, &wanted).map_err(|why| out_of_sync(why.to_string()))?;
-        let declared = plan::wanted(&manifest, &GroupFilter::All, &git)?;
         if let Some(extra) = lock
             .dependencies
             .iter()
