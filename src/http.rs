@@ -192,6 +192,22 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// `url` without its user information (`https://user:token@host/x` becomes
+/// `https://host/x`), for what is written to disk, such as lockfiles. A
+/// URL without credentials, or text that is not a URL (`git@host:o/r`),
+/// comes back unchanged.
+pub fn without_credentials(url: &str) -> String {
+    let Ok(mut parsed) = Url::parse(url) else {
+        return url.to_string();
+    };
+    let has_credentials = !parsed.username().is_empty() || parsed.password().is_some();
+    if has_credentials && parsed.set_username("").is_ok() && parsed.set_password(None).is_ok() {
+        parsed.to_string()
+    } else {
+        url.to_string()
+    }
+}
+
 /// A successful answer read into memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
@@ -656,6 +672,19 @@ mod tests {
             ..HttpSettings::default()
         })
         .unwrap()
+    }
+
+    #[test]
+    fn credentials_are_stripped_and_other_urls_kept_as_written() {
+        assert_eq!(
+            without_credentials("https://user:tok@git.example.com/o/r.git"),
+            "https://git.example.com/o/r.git"
+        );
+        assert_eq!(without_credentials("https://host"), "https://host");
+        assert_eq!(
+            without_credentials("git@github.com:o/r.git"),
+            "git@github.com:o/r.git"
+        );
     }
 
     #[test]

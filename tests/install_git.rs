@@ -157,3 +157,46 @@ fn git_errors_name_the_url_and_what_was_asked() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn credentials_in_a_git_url_reach_neither_the_lock_nor_the_output() {
+    if !git_available() {
+        eprintln!("skipped: git is not installed");
+        return;
+    }
+    let remotes = tempfile::tempdir().unwrap();
+    remote(remotes.path());
+    let daemon = Daemon::start(remotes.path());
+    let url = daemon
+        .url("widget")
+        .replace("git://", "git://deploy:s3cret-token@");
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("cookbook 'tool', git: '{url}', rel: 'cookbooks/tool'\n"),
+    );
+    project.write("Berksfile.lock", "");
+    let output = project.larder(&["install"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for text in [
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        project.read("larder.lock"),
+        project.read("Berksfile.lock"),
+    ] {
+        assert!(!text.contains("s3cret-token"), "{text}");
+    }
+    assert!(
+        project
+            .read("Berksfile.lock")
+            .contains(&format!("git: {}", daemon.url("widget")))
+    );
+    // The lock is still trusted: a second install changes nothing.
+    let lock = project.read("larder.lock");
+    project.larder(&["install", "--locked"]).assert().success();
+    assert_eq!(project.read("larder.lock"), lock);
+}

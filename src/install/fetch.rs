@@ -19,7 +19,6 @@ use crate::cache::Store;
 use crate::http::Client;
 use crate::index::{Index, Origin};
 use crate::lock::{Lock, LockedCookbook, LockedSource};
-use crate::source::git::GitCache;
 use crate::source::supermarket::ARTIFACTORY_HEADER;
 
 /// One cookbook in place.
@@ -53,7 +52,6 @@ struct Job {
 /// What fetching needs from the install.
 pub struct Fetcher<'a> {
     pub store: &'a Store,
-    pub git: &'a GitCache,
     pub client: &'a Client,
     pub manifest: &'a Manifest,
     pub offline: bool,
@@ -93,15 +91,9 @@ impl Fetcher<'_> {
                         },
                     );
                 }
-                LockedSource::Git { url, revision, rel } => {
-                    let checkout = self.git.fetch_locked(
-                        self.store,
-                        name,
-                        url,
-                        revision,
-                        rel.as_deref(),
-                        self.offline,
-                    )?;
+                LockedSource::Git { revision, .. } => {
+                    // Planning put every git dependency in the store at the
+                    // revision locked here; only its files are checked.
                     self.store
                         .verify_entry(name, revision, cookbook.sha256.as_deref())?;
                     fetched.insert(
@@ -109,9 +101,9 @@ impl Fetcher<'_> {
                         Fetched {
                             name: name.clone(),
                             raw_version: cookbook.raw_version.clone(),
-                            path: checkout.path,
+                            path: self.store.entry_path(name, revision),
                             from: source_label(&cookbook.source),
-                            downloaded: !checkout.already_present,
+                            downloaded: false,
                         },
                     );
                 }

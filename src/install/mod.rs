@@ -369,7 +369,6 @@ pub fn install(
 
     let fetcher = fetch::Fetcher {
         store,
-        git: &git_cache,
         client: &client,
         manifest: &manifest,
         offline: request.offline,

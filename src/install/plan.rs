@@ -99,7 +99,12 @@ pub fn wanted(
                     reference: reference.clone(),
                     rel: rel.clone(),
                 };
-                let requested = git_location(&git_spec, String::new());
+                // The lock never holds a token from the URL.
+                let recorded = GitSpec {
+                    url: crate::http::without_credentials(url),
+                    ..git_spec.clone()
+                };
+                let requested = git_location(&recorded, String::new());
                 let cookbook = git_cookbook(&name, &git_spec, &requested, git)?;
                 if cookbook.metadata.name != name {
                     return Err(InstallError::MismatchedName {
@@ -108,13 +113,13 @@ pub fn wanted(
                         actual: cookbook.metadata.name,
                     });
                 }
-                let location = git_location(&git_spec, cookbook.revision.to_string());
+                let location = git_location(&recorded, cookbook.revision.to_string());
                 warnings = cookbook.warnings;
                 let local = LocalCookbook {
                     path: cookbook.path,
                     metadata: cookbook.metadata,
                     origin: Origin::Git {
-                        url: url.clone(),
+                        url: recorded.url.clone(),
                         revision: cookbook.revision.to_string(),
                         rel,
                     },
