@@ -197,14 +197,14 @@ pub fn redact(url: &str) -> String {
 /// URL without credentials, or text that is not a URL (`git@host:o/r`),
 /// comes back unchanged.
 pub fn without_credentials(url: &str) -> String {
-    let Ok(mut parsed) = Url::parse(url) else {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
-    let has_credentials = !parsed.username().is_empty() || parsed.password().is_some();
-    if has_credentials && parsed.set_username("").is_ok() && parsed.set_password(None).is_ok() {
-        parsed.to_string()
-    } else {
-        url.to_string()
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -681,6 +681,10 @@ mod tests {
             "https://git.example.com/o/r.git"
         );
         assert_eq!(without_credentials("https://host"), "https://host");
+        assert_eq!(
+            without_credentials("http://u:p@h:8080?x=a@b"),
+            "http://h:8080?x=a@b"
+        );
         assert_eq!(
             without_credentials("git@github.com:o/r.git"),
             "git@github.com:o/r.git"

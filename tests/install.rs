@@ -468,3 +468,25 @@ fn groups_limit_what_is_installed_but_the_lock_keeps_every_group() {
         .unwrap();
     assert_eq!(output.status.code(), Some(99));
 }
+
+#[test]
+fn registry_credentials_stay_out_of_the_lock_and_the_output() {
+    let server = Server::start(fixtures());
+    let url = server.url.replace("http://", "http://reader:s3cret-token@");
+    let project = Project::new();
+    project.write("Berksfile", &format!("source '{url}'\ncookbook 'legacy'\n"));
+    let output = project.larder(&["install", "-v"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let lock = project.read("larder.lock");
+    assert!(
+        lock.contains(&format!("source = \"{}\"", server.url)),
+        "{lock}"
+    );
+    for text in [
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr_of(&output),
+        lock,
+    ] {
+        assert!(!text.contains("s3cret-token"), "{text}");
+    }
+}

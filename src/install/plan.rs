@@ -292,7 +292,9 @@ pub fn lock_from(
         let source = match &release.origin {
             Origin::Registry { source, .. } => match manifest.sources.get(*source) {
                 Some(SourceSpec::Url(url) | SourceSpec::Artifactory { url, .. }) => {
-                    LockedSource::Registry { url: url.clone() }
+                    LockedSource::Registry {
+                        url: crate::http::without_credentials(url),
+                    }
                 }
                 _ => LockedSource::Default,
             },
