@@ -490,3 +490,57 @@ fn registry_credentials_stay_out_of_the_lock_and_the_output() {
         assert!(!text.contains("s3cret-token"), "{text}");
     }
 }
+
+#[test]
+fn several_sources_form_one_index_and_the_first_listing_a_version_supplies_it() {
+    let server = Server::start(fixtures());
+    let second = tempfile::tempdir().unwrap();
+    for version in ["1.1.0", "3.0.0"] {
+        let dir = second.path().join(format!("base-{version}"));
+        std::fs::create_dir_all(dir.join("recipes")).unwrap();
+        std::fs::write(
+            dir.join("metadata.rb"),
+            format!("name 'base'\nversion '{version}'\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("recipes/default.rb"), "log 'second registry'\n").unwrap();
+    }
+    let second_url = format!("file://{}", second.path().display());
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source '{}'\nsource '{second_url}'\ncookbook 'base'\n",
+            server.url
+        ),
+    );
+    project.larder(&["install"]).assert().success();
+    let lock = project.read("larder.lock");
+    assert!(
+        lock.contains(&format!(
+            "[cookbook.base]\nversion = \"3.0.0\"\nsource = \"{second_url}\""
+        )),
+        "a newer version in a later source wins: {lock}"
+    );
+
+    project.write(
+        "Berksfile",
+        &format!(
+            "source '{}'\nsource '{second_url}'\ncookbook 'base', '~> 1.1.0'\n",
+            server.url
+        ),
+    );
+    project.larder(&["install"]).assert().success();
+    let lock = project.read("larder.lock");
+    assert!(
+        lock.contains(&format!(
+            "[cookbook.base]\nversion = \"1.1.0\"\nsource = \"{}\"",
+            server.url
+        )),
+        "a version both list comes from the first: {lock}"
+    );
+    let recipe =
+        std::fs::read_to_string(project.stored("base", "1.1.0").join("recipes/default.rb"))
+            .unwrap();
+    assert!(!recipe.contains("second registry"), "{recipe}");
+}
