@@ -544,3 +544,28 @@ fn several_sources_form_one_index_and_the_first_listing_a_version_supplies_it() 
             .unwrap();
     assert!(!recipe.contains("second registry"), "{recipe}");
 }
+
+#[test]
+fn a_chef_repo_source_supplies_cookbooks_from_a_directory() {
+    let project = Project::new();
+    project.write(
+        "repo/cookbooks/users/metadata.rb",
+        "name 'users'\nversion '2.1.0'\ndepends 'sudo'\n",
+    );
+    project.write(
+        "repo/cookbooks/sudo/metadata.json",
+        r#"{"name": "sudo", "version": "4.0.0"}"#,
+    );
+    project.write("repo/cookbooks/sudo/recipes/default.rb", "package 'sudo'\n");
+    project.write("Berksfile", "source chef_repo: 'repo'\ncookbook 'users'\n");
+    project.larder(&["install"]).assert().success();
+    let lock = project.read("larder.lock");
+    assert!(
+        lock.contains("[cookbook.sudo]\nversion = \"4.0.0\"\npath = \"repo/cookbooks/sudo\""),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("[cookbook.users]\nversion = \"2.1.0\"\npath = \"repo/cookbooks/users\""),
+        "{lock}"
+    );
+}
