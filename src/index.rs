@@ -139,11 +139,6 @@ impl Index {
             .map(|(i, c)| (CookbookId(i as u32), c))
     }
 
-    /// Whether the index has heard of no cookbook at all.
-    pub fn is_empty(&self) -> bool {
-        self.cookbooks.is_empty() && self.notes.is_empty()
-    }
-
     /// How many releases the index holds.
     pub fn release_count(&self) -> usize {
         self.cookbooks.iter().map(|c| c.releases.len()).sum()
@@ -171,28 +166,6 @@ impl Index {
     /// pins the cookbook to what is on disk, whatever registries list.
     pub fn pin(&mut self, cookbook: CookbookId, release: Release) {
         self.cookbooks[cookbook.index()].releases = vec![release];
-    }
-
-    /// Moves every release and note of `other` into this index (the
-    /// releases of a name this index already lists keep the first-wins
-    /// rule of [`Index::add`]).
-    pub fn absorb(&mut self, other: Index) {
-        let ids: Vec<CookbookId> = other
-            .cookbooks
-            .iter()
-            .map(|c| self.intern(&c.name))
-            .collect();
-        for (cookbook, id) in other.cookbooks.into_iter().zip(&ids) {
-            for mut release in cookbook.releases {
-                if let Ok(requirements) = &mut release.dependencies {
-                    for requirement in requirements {
-                        requirement.cookbook = ids[requirement.cookbook.index()];
-                    }
-                }
-                self.add(*id, release);
-            }
-        }
-        self.notes.extend(other.notes);
     }
 
     pub fn note(&mut self, text: String) {

@@ -80,7 +80,7 @@ pub fn parse_into(
     bytes: &[u8],
     origin: &str,
     index: &mut Index,
-    origin_of: impl Fn(&str, Option<&str>) -> Origin + Sync,
+    origin_of: impl Fn(&str, Option<&str>) -> Origin,
 ) -> Result<Vec<StoredDemand>, UniverseError> {
     // Checking UTF-8 once for the whole body is much cheaper than serde_json
     // checking every string of a slice on its own.
@@ -88,67 +88,10 @@ pub fn parse_into(
         origin: origin.to_string(),
         source: de::Error::custom(format!("not UTF-8: {e}")),
     })?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let parts = if text.len() >= PARALLEL_THRESHOLD && threads > 1 {
-        split_members(text, threads)
-    } else {
-        None
-    };
-    let Some(parts) = parts else {
-        return parse_document(text, origin, index, &origin_of);
-    };
-    let parsed: Vec<Result<(Index, Vec<StoredDemand>), UniverseError>> =
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = parts
-                .iter()
-                .map(|part| {
-                    let origin_of = &origin_of;
-                    scope.spawn(move || {
-                        let mut part_index = Index::new();
-                        parse_document(part, origin, &mut part_index, origin_of)
-                            .map(|demands| (part_index, demands))
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|worker| {
-                    worker.join().unwrap_or_else(|_| {
-                        Err(UniverseError::Json {
-                            origin: origin.to_string(),
-                            source: de::Error::custom("a parser thread failed"),
-                        })
-                    })
-                })
-                .collect()
-        });
-    let mut demands = Vec::new();
-    for result in parsed {
-        let (part_index, part_demands) = result?;
-        if index.is_empty() {
-            *index = part_index;
-        } else {
-            index.absorb(part_index);
-        }
-        demands.extend(part_demands);
-    }
-    Ok(demands)
-}
-
-/// Bodies at least this large are parsed on several threads.
-const PARALLEL_THRESHOLD: usize = 1 << 20;
-
-/// Parses one JSON document into `index`.
-fn parse_document(
-    text: &str,
-    origin: &str,
-    index: &mut Index,
-    origin_of: &(dyn Fn(&str, Option<&str>) -> Origin + Sync),
-) -> Result<Vec<StoredDemand>, UniverseError> {
     let mut loader = Loader {
         index,
         origin,
-        origin_of,
+        origin_of: &origin_of,
         demands: Vec::new(),
     };
     let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -162,71 +105,11 @@ fn parse_document(
     Ok(loader.demands)
 }
 
-/// Splits a JSON object into about `parts` objects holding consecutive
-/// members of it, each a document of its own, so that they can be parsed
-/// at once. Only the text up to the last cut is scanned; the last part
-/// keeps the original ending, so its parse checks the rest. `None` when
-/// `text` is not an object, has too few members, or is malformed before the
-/// last cut (then the ordinary parse reports the error).
-fn split_members(text: &str, parts: usize) -> Option<Vec<String>> {
-    let bytes = text.as_bytes();
-    let open = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
-    if bytes[open] != b'{' || parts < 2 {
-        return None;
-    }
-    let stride = bytes.len() / parts;
-    let mut cuts = Vec::with_capacity(parts - 1);
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < bytes.len() && cuts.len() < parts - 1 {
-        match bytes[i] {
-            b'"' => {
-                // Jump over the string: to the closing quote, past escapes.
-                let mut j = i + 1;
-                loop {
-                    j += memchr::memchr2(b'"', b'\\', bytes.get(j..)?)?;
-                    if bytes[j] == b'\\' {
-                        j += 2;
-                    } else {
-                        break;
-                    }
-                }
-                i = j;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return None;
-                }
-            }
-            b',' if depth == 1 && i >= open + stride * (cuts.len() + 1) => cuts.push(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    if cuts.is_empty() {
-        return None;
-    }
-    let mut documents = Vec::with_capacity(cuts.len() + 1);
-    let mut start = open + 1;
-    for cut in &cuts {
-        let mut document = String::with_capacity(cut - start + 2);
-        document.push('{');
-        document.push_str(&text[start..*cut]);
-        document.push('}');
-        documents.push(document);
-        start = cut + 1;
-    }
-    documents.push(format!("{{{}", &text[start..]));
-    Some(documents)
-}
-
 /// Where parsed releases go.
 struct Loader<'a> {
     index: &'a mut Index,
     origin: &'a str,
-    origin_of: &'a (dyn Fn(&str, Option<&str>) -> Origin + Sync),
+    origin_of: &'a dyn Fn(&str, Option<&str>) -> Origin,
     demands: Vec<StoredDemand>,
 }
 
@@ -655,38 +538,6 @@ mod tests {
         assert!(a.releases[0].dependencies.is_ok());
         assert_eq!(index.by_name("b").unwrap().releases.len(), 1);
         assert_eq!(index.notes().len(), 4);
-    }
-
-    #[test]
-    fn split_members_cuts_only_between_top_level_members() {
-        let text = r#" {"a,{": {"1.0.0": {"x": ">= 1"}}, "b\"}": {"2.0": {}},
-            "c": {"1.0.0": {"dependencies": {"a,{": "~> 1.0"}}}, "d": []} "#;
-        let parts = split_members(text, 3).unwrap();
-        assert!(parts.len() > 1, "{parts:?}");
-        let mut whole = Index::new();
-        parse_document(text, "t", &mut whole, &|_, _| Origin::Listed).unwrap();
-        let mut merged = Index::new();
-        for part in &parts {
-            let mut part_index = Index::new();
-            parse_document(part, "t", &mut part_index, &|_, _| Origin::Listed).unwrap();
-            merged.absorb(part_index);
-        }
-        let names = |index: &Index| -> Vec<(String, usize)> {
-            index
-                .cookbooks()
-                .map(|(_, c)| (c.name.clone(), c.releases.len()))
-                .collect()
-        };
-        assert_eq!(names(&merged), names(&whole));
-        let c = merged.by_name("c").unwrap();
-        let dep = &c.releases[0].dependencies.as_ref().unwrap()[0];
-        assert_eq!(merged.name(dep.cookbook), "a,{");
-        assert!(split_members("[1, 2]", 2).is_none());
-        assert!(split_members(r#"{"a": "unterminated"#, 2).is_none());
-        // Text after the object stays in the last part, whose parse refuses it.
-        let parts = split_members(r#"{"a": {}, "b": {}, "c": {}, "d": {}} trailing"#, 2).unwrap();
-        let mut index = Index::new();
-        assert!(parse_document(&parts[1], "t", &mut index, &|_, _| Origin::Listed).is_err());
     }
 
     #[test]
