@@ -569,3 +569,33 @@ fn a_chef_repo_source_supplies_cookbooks_from_a_directory() {
         "{lock}"
     );
 }
+
+#[test]
+fn bad_cookbook_metadata_names_the_cookbook_and_line() {
+    let project = Project::new();
+    project.write("Berksfile", "cookbook 'site', path: 'site'\n");
+    project.write("site/metadata.rb", "version '1.0.0'\n");
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(107));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("site") && stderr.contains("name"),
+        "{stderr}"
+    );
+
+    project.write(
+        "site/metadata.rb",
+        "name 'site'\nversion '1.0.0'\n`curl example.com`\n",
+    );
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(107));
+    assert!(
+        stderr_of(&output).contains("metadata.rb:3:"),
+        "{}",
+        stderr_of(&output)
+    );
+
+    std::fs::remove_file(project.path("site/metadata.rb")).unwrap();
+    let output = project.larder(&["install"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(141), "{}", stderr_of(&output));
+}
