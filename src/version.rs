@@ -182,15 +182,6 @@ impl Constraint {
         }
     }
 
-    /// `= version`.
-    pub fn exactly(version: Version) -> Self {
-        Constraint {
-            operator: Operator::Equal,
-            version,
-            parts_given: 3,
-        }
-    }
-
     /// Parses a constraint. Empty text and `[]` mean any version.
     pub fn parse(text: &str) -> Result<Self, ConstraintError> {
         let trimmed = text.trim_ascii();

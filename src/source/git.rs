@@ -311,22 +311,6 @@ impl GitCache {
         find_revision(&repo, spec)
     }
 
-    /// The metadata of the cookbook at `revision` of `url` (in directory
-    /// `rel`), read from the mirror, which is fetched only when it lacks the
-    /// revision and not `offline`.
-    pub fn read_metadata_at(
-        &self,
-        url: &str,
-        revision: &Revision,
-        rel: Option<&str>,
-        offline: bool,
-    ) -> Result<Metadata, GitError> {
-        let rel = normalize_rel(url, rel)?;
-        let repo = self.mirror_with(url, revision, offline)?;
-        let export = self.export(&repo, url, revision, rel.as_deref())?;
-        load_metadata(export.dir.path(), url, revision, &rel)
-    }
-
     /// Resolves `spec`, then installs that revision into `store` under the
     /// name its metadata gives (unless the store has it already).
     pub fn fetch_cookbook(
