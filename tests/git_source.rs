@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use git_fixtures::{Daemon, Repo, git_available, unused_port};
 use larder::cache::Store;
-use larder::source::git::{GitCache, GitError, GitSpec, Revision};
+use larder::source::git::{GitCache, GitError, GitSpec};
 
 /// A remote `widget` whose default branch is `main` (there is no master):
 ///
