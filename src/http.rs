@@ -260,12 +260,6 @@ impl Client {
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            // No idle connections kept: larder makes one universe request per
-            // source and one download (usually redirected to another host)
-            // per cookbook, so reuse saves little, while idle keep-alive
-            // connections can tie up every worker of a small registry server
-            // (`larder serve` among them) and stall parallel downloads.
-            .pool_max_idle_per_host(0)
             .user_agent(concat!("larder/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(settings.insecure);
         let from_env = std::env::var_os(CA_FILE_ENV)

@@ -20,12 +20,21 @@
 //! form. URLs in answers use the address actually bound.
 
 use std::collections::HashMap;
-use std::io::{Cursor, Write};
+use std::convert::Infallible;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use reqwest::Url;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -78,7 +87,7 @@ enum Content {
 
 /// A bound server, ready to [`Server::run`].
 pub struct Server {
-    http: Arc<tiny_http::Server>,
+    listener: std::net::TcpListener,
     base: String,
     content: Content,
     universe: Arc<[u8]>,
@@ -136,11 +145,12 @@ impl Server {
             return Err(ServeError::NotLoopback { addr: listen });
         }
         let registry = registry_dir::open(dir)?;
-        let http = tiny_http::Server::http(listen).map_err(|e| ServeError::Bind {
+        let bind_error = |e: std::io::Error| ServeError::Bind {
             addr: listen,
             reason: e.to_string(),
-        })?;
-        let bound = http.server_addr().to_ip().unwrap_or(listen);
+        };
+        let listener = std::net::TcpListener::bind(listen).map_err(bind_error)?;
+        let bound = listener.local_addr().map_err(bind_error)?;
         let base = format!("http://{bound}");
         let (content, universe) = match registry {
             Registry::Cookbooks(entries) => {
@@ -170,7 +180,7 @@ impl Server {
         };
         let etag = format!("\"{}\"", hex::encode(Sha256::digest(&universe)));
         Ok(Server {
-            http: Arc::new(http),
+            listener,
             base,
             content,
             universe: Arc::from(universe),
@@ -195,47 +205,83 @@ impl Server {
 
     /// Answers requests on `threads` threads until the process ends. With
     /// `log`, prints `METHOD PATH STATUS` to stderr for each request.
-    pub fn run(self, threads: usize, log: bool) {
+    ///
+    /// Each connection is served on its own task, so clients that keep
+    /// connections open (HTTP keep-alive) never hold up others.
+    pub fn run(self, threads: usize, log: bool) -> Result<(), ServeError> {
+        let addr = self.listener.local_addr().map_err(|e| ServeError::Bind {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            reason: e.to_string(),
+        })?;
+        let fail = |e: std::io::Error| ServeError::Bind {
+            addr,
+            reason: e.to_string(),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(fail)?;
+        let std_listener = self.listener.try_clone().map_err(fail)?;
+        std_listener.set_nonblocking(true).map_err(fail)?;
         let server = Arc::new(self);
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).map_err(fail)?;
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors, say: wait, then go on.
+                    Err(_) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 let server = Arc::clone(&server);
-                std::thread::spawn(move || server.work(log))
-            })
-            .collect();
-        for worker in workers {
-            let _ = worker.join();
-        }
-    }
-
-    fn work(&self, log: bool) {
-        while let Ok(request) = self.http.recv() {
-            let method = request.method().clone();
-            let url = request.url().to_string();
-            let if_none_match = request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("If-None-Match"))
-                .map(|h| h.value.to_string());
-            let reply = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                self.answer(&method, &url, if_none_match.as_deref())
-            }))
-            .unwrap_or_else(|_| {
-                Reply::error(
-                    500,
-                    "INTERNAL_ERROR",
-                    "the server failed; see its log".into(),
-                )
-            });
-            if log {
-                let _ = writeln!(std::io::stderr().lock(), "{method} {url} {}", reply.status);
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let server = Arc::clone(&server);
+                        async move { Ok::<_, Infallible>(server.respond(&request, log)) }
+                    });
+                    // A connection that breaks off only ends itself.
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
             }
-            let _ = request.respond(to_response(reply));
-        }
+        })
     }
 
-    fn answer(&self, method: &tiny_http::Method, raw: &str, if_none_match: Option<&str>) -> Reply {
-        if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
+    /// Answers one request; a bug in answering becomes a 500, never a
+    /// crash of the server.
+    fn respond(&self, request: &Request<Incoming>, log: bool) -> Response<Full<Bytes>> {
+        let method = request.method();
+        let url = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_string(),
+            |p| p.as_str().to_string(),
+        );
+        let if_none_match = request
+            .headers()
+            .get(hyper::header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        let reply = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.answer(method, &url, if_none_match)
+        }))
+        .unwrap_or_else(|_| {
+            Reply::error(
+                500,
+                "INTERNAL_ERROR",
+                "the server failed; see its log".into(),
+            )
+        });
+        if log {
+            let _ = writeln!(std::io::stderr().lock(), "{method} {url} {}", reply.status);
+        }
+        to_response(reply)
+    }
+
+    fn answer(&self, method: &Method, raw: &str, if_none_match: Option<&str>) -> Reply {
+        if !matches!(*method, Method::GET | Method::HEAD) {
             return Reply::error(
                 405,
                 "METHOD_NOT_ALLOWED",
@@ -518,20 +564,16 @@ fn count_versions(universe: &[u8]) -> usize {
     }
 }
 
-fn to_response(reply: Reply) -> tiny_http::Response<Cursor<Arc<[u8]>>> {
-    let length = reply.body.len();
-    let mut headers = Vec::with_capacity(reply.headers.len() + 1);
+fn to_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_owner(reply.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
     let content_type = ("Content-Type", reply.content_type.to_string());
     for (name, value) in std::iter::once(content_type).chain(reply.headers) {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            headers.push(header);
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
         }
     }
-    tiny_http::Response::new(
-        tiny_http::StatusCode(reply.status),
-        headers,
-        Cursor::new(reply.body),
-        Some(length),
-        None,
-    )
+    response
 }

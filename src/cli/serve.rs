@@ -42,6 +42,7 @@ pub fn run(args: &Args, _output: &Output) -> Result<(), Failure> {
     );
     let _ = stdout.flush();
     drop(stdout);
-    server.run(THREADS, args.log);
-    Ok(())
+    server
+        .run(THREADS, args.log)
+        .map_err(|e| Failure::new(e.exit_code(), "serve", e.to_string()))
 }
