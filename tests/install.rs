@@ -599,3 +599,43 @@ fn bad_cookbook_metadata_names_the_cookbook_and_line() {
     let output = project.larder(&["install"]).output().unwrap();
     assert_eq!(output.status.code(), Some(141), "{}", stderr_of(&output));
 }
+
+#[test]
+fn http_proxy_is_used_and_no_proxy_bypasses_it() {
+    // The registry the Berksfile names is stopped; a second `larder serve`
+    // of the same cookbooks stands in as the proxy, which answers
+    // absolute-form requests like any other.
+    let mut direct = Server::start(fixtures());
+    let proxy = Server::start(fixtures());
+    let source = direct.url.clone();
+    direct.stop();
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{source}'\ncookbook 'legacy'\n"),
+    );
+    let through_proxy = |no_proxy: &str| {
+        project
+            .larder(&["install"])
+            .env("HTTP_PROXY", &proxy.url)
+            .env("http_proxy", &proxy.url)
+            .env("NO_PROXY", no_proxy)
+            .env("no_proxy", no_proxy)
+            .output()
+            .unwrap()
+    };
+    let bypassed = through_proxy("127.0.0.1");
+    assert!(!bypassed.status.success(), "NO_PROXY must bypass the proxy");
+    assert!(
+        stderr_of(&bypassed).contains(&source),
+        "{}",
+        stderr_of(&bypassed)
+    );
+
+    let proxied = through_proxy("");
+    assert!(proxied.status.success(), "{}", stderr_of(&proxied));
+    assert_eq!(
+        locked_versions(&project),
+        pairs(&[("base", "1.0.0"), ("legacy", "1.0.0")])
+    );
+}
