@@ -192,7 +192,7 @@ pub fn install_project(
     }
     let outcome = outcome?;
     for warning in &outcome.warnings {
-        output.status(&format!("warning: {warning}"));
+        output.warning(warning);
     }
     Ok(outcome)
 }

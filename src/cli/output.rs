@@ -1,8 +1,11 @@
 //! Where a command's words go: results to stdout in the chosen format,
-//! progress and notes to stderr, nothing but errors with `--quiet`.
+//! progress and notes to stderr, nothing but errors with `--quiet`. The
+//! `error:` and `warning:` labels are coloured on a terminal only, never
+//! with `NO_COLOR` (anstream decides, as it does for clap's own messages).
 
 use std::io::Write;
 
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use super::{Failure, GlobalArgs};
@@ -77,6 +80,13 @@ impl Output {
         }
     }
 
+    /// A warning for the user (stderr), unless `--quiet`.
+    pub fn warning(&self, text: &str) {
+        if !self.quiet {
+            labelled("warning:", AnsiColor::Yellow, text);
+        }
+    }
+
     /// A progress bar on stderr when a person is watching it (a terminal,
     /// not `--quiet`); `None` means plain lines, as CI logs want.
     pub fn progress(&self) -> Option<indicatif::ProgressBar> {
@@ -101,11 +111,18 @@ impl Output {
 
     /// Reports a failure: always on stderr, and as JSON on stdout when asked.
     pub fn failure(&self, failure: &Failure) {
-        let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
+        labelled("error:", AnsiColor::Red, &failure.message);
         if self.is_json() && !failure.reported {
             self.json(&serde_json::json!({
                 "error": {"kind": failure.kind, "message": failure.message}
             }));
         }
     }
+}
+
+/// `label text` on stderr, the label bold and coloured where colour is
+/// wanted.
+fn labelled(label: &str, color: AnsiColor, text: &str) {
+    let style = Style::new().bold().fg_color(Some(color.into()));
+    let _ = writeln!(anstream::stderr().lock(), "{style}{label}{style:#} {text}");
 }
