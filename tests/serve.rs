@@ -6,8 +6,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::project::fixtures;
 use common::server::Server;
 use larder::cache::Store;
 use larder::http::{Client, HttpError, HttpSettings};
@@ -17,12 +18,14 @@ use larder::source::supermarket;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("registry-fixtures")
+/// A client that talks to loopback directly, whatever proxies the
+/// environment names.
+fn client() -> reqwest::blocking::ClientBuilder {
+    reqwest::blocking::Client::builder().no_proxy()
 }
 
 fn get(url: &str) -> reqwest::blocking::Response {
-    reqwest::blocking::get(url).unwrap()
+    client().build().unwrap().get(url).send().unwrap()
 }
 
 fn get_json(url: &str) -> (u16, Value) {
@@ -98,7 +101,7 @@ fn serves_the_universe_of_the_fixtures() {
 #[test]
 fn downloads_redirect_to_real_tarballs() {
     let server = Server::start(fixtures());
-    let no_redirects = reqwest::blocking::Client::builder()
+    let no_redirects = client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -249,7 +252,9 @@ fn survives_garbage_requests() {
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
     }
-    let posted = reqwest::blocking::Client::new()
+    let posted = client()
+        .build()
+        .unwrap()
         .post(format!("{}/universe", server.url))
         .body("x")
         .send()

@@ -45,6 +45,18 @@ impl Project {
             .current_dir(self.dir.path())
             .env("LARDER_HOME", self.home.path())
             .env_remove("ARTIFACTORY_API_KEY");
+        // The tests' registries are on loopback: no proxy from the
+        // environment may stand in between (a test that wants one sets it).
+        for proxy in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(proxy);
+        }
         command
     }
 
