@@ -59,6 +59,18 @@ pub struct InstallArgs {
     pub locked: bool,
 }
 
+impl InstallArgs {
+    /// The flags of a plain `larder install`.
+    pub fn defaults() -> Result<InstallArgs, Failure> {
+        use clap::{Args, FromArgMatches};
+        let command = InstallArgs::augment_args(clap::Command::new("install"));
+        command
+            .try_get_matches_from(["install"])
+            .and_then(|matches| InstallArgs::from_arg_matches(&matches))
+            .map_err(|e| Failure::usage(e.to_string()))
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct UpdateArgs {
     /// Cookbooks to unlock; without names, everything is resolved again.

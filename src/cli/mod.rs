@@ -40,8 +40,9 @@ pub use output::{Format, Output};
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Without a command, larder installs, as `berks` does.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Flags every command takes.
@@ -116,7 +117,17 @@ pub enum Command {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let output = Output::new(&cli.global);
-    let result = match &cli.command {
+    let command = match cli.command {
+        Some(command) => command,
+        None => match install::InstallArgs::defaults() {
+            Ok(args) => Command::Install(args),
+            Err(failure) => {
+                output.failure(&failure);
+                return ExitCode::from(failure.code);
+            }
+        },
+    };
+    let result = match &command {
         Command::Install(args) => install::run_install(args, &output),
         Command::Update(args) => install::run_update(args, &output),
         Command::Resolve(args) => resolve::run(args, &output),
