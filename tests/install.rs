@@ -31,6 +31,19 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Runs `larder ARGS` in the project, which must exit with `code`;
+/// returns what it printed on stderr.
+fn fails_with(project: &Project, args: &[&str], code: i32) -> String {
+    let output = project.larder(args).output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "larder {args:?}: {stderr}"
+    );
+    stderr
+}
+
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -143,9 +156,8 @@ fn locked_fails_instead_of_changing_the_lock() {
         &format!("source '{}'\ncookbook 'legacy'\n", server.url),
     );
 
-    let output = project.larder(&["install", "--locked"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(144), "{}", stderr_of(&output));
-    assert!(stderr_of(&output).contains("out of sync"));
+    let stderr = fails_with(&project, &["install", "--locked"], 144);
+    assert!(stderr.contains("out of sync"));
     assert!(!project.path("larder.lock").exists(), "nothing is written");
 
     project.larder(&["install"]).assert().success();
@@ -159,12 +171,11 @@ fn locked_fails_instead_of_changing_the_lock() {
             server.url
         ),
     );
-    let output = project.larder(&["install", "--locked"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(144));
+    let stderr = fails_with(&project, &["install", "--locked"], 144);
     assert!(
-        stderr_of(&output).contains("database 1.0.0 would be added"),
+        stderr.contains("database 1.0.0 would be added"),
         "{}",
-        stderr_of(&output)
+        stderr
     );
     assert_eq!(project.read("larder.lock"), lock);
 }
@@ -205,9 +216,8 @@ fn a_berksfile_lock_is_honoured_then_update_moves_only_what_it_names() {
         pairs(&[("base", "2.0.0"), ("packages", "2.0.0")])
     );
 
-    let output = project.larder(&["update", "nosuch"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(120));
-    assert!(stderr_of(&output).contains("nosuch"));
+    let stderr = fails_with(&project, &["update", "nosuch"], 120);
+    assert!(stderr.contains("nosuch"));
 }
 
 #[test]
@@ -220,9 +230,7 @@ fn a_conflict_is_explained_and_writes_nothing() {
             fixtures().display()
         ),
     );
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(106));
-    let stderr = stderr_of(&output);
+    let stderr = fails_with(&project, &["install"], 106);
     assert!(
         stderr.contains("you asked for legacy")
             && stderr.contains("legacy 1.0.0 requires base < 1.1.0"),
@@ -244,9 +252,7 @@ fn a_tampered_store_entry_is_caught() {
     project.larder(&["install"]).assert().success();
     let readme = project.stored("base", "1.0.0").join("README.md");
     std::fs::write(&readme, "# base\n\nsomething else\n").unwrap();
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(124));
-    let stderr = stderr_of(&output);
+    let stderr = fails_with(&project, &["install"], 124);
     assert!(
         stderr.contains("base") && stderr.contains("1.0.0"),
         "{stderr}"
@@ -313,13 +319,8 @@ fn path_and_metadata_cookbooks_need_no_source_of_their_own() {
         "metadata.rb",
         "name 'site'\nversion '0.3.0'\ndepends 'helpers'\ndepends 'base'\n",
     );
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(146));
-    assert!(
-        stderr_of(&output).contains("base must come from one"),
-        "{}",
-        stderr_of(&output)
-    );
+    let stderr = fails_with(&project, &["install"], 146);
+    assert!(stderr.contains("base must come from one"), "{}", stderr);
 }
 
 #[test]
@@ -347,17 +348,14 @@ fn a_path_cookbook_with_registry_dependencies_writes_berkshelf_path_entries() {
 #[test]
 fn bad_berksfiles_name_the_file_and_line() {
     let project = Project::new();
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(100));
-    assert!(stderr_of(&output).contains("No Berksfile found"));
+    let stderr = fails_with(&project, &["install"], 100);
+    assert!(stderr.contains("No Berksfile found"));
 
     project.write(
         "Berksfile",
         "source 'https://supermarket.chef.io'\ncookbook 'apt', '~> two'\n",
     );
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(113));
-    let stderr = stderr_of(&output);
+    let stderr = fails_with(&project, &["install"], 113);
     assert!(
         stderr.contains("Berksfile:2:") && stderr.contains("~> two"),
         "{stderr}"
@@ -367,17 +365,12 @@ fn bad_berksfiles_name_the_file_and_line() {
         "Berksfile",
         "source 'https://supermarket.chef.io'\nsystem('rm -rf /')\n",
     );
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(113));
-    assert!(
-        stderr_of(&output).contains("Berksfile:2:"),
-        "{}",
-        stderr_of(&output)
-    );
+    let stderr = fails_with(&project, &["install"], 113);
+    assert!(stderr.contains("Berksfile:2:"), "{}", stderr);
 
     project.write("Berksfile", "source 'ftp://example.com'\ncookbook 'apt'\n");
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(137));
+    let stderr = fails_with(&project, &["install"], 137);
+    assert!(stderr.contains("ftp://example.com"), "{stderr}");
 }
 
 #[test]
@@ -411,9 +404,7 @@ fn a_locked_version_no_source_has_is_149() {
         "Berksfile.lock",
         "DEPENDENCIES\n  legacy\n\nGRAPH\n  base (0.9.0)\n  legacy (1.0.0)\n    base (< 1.1)\n",
     );
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(149), "{}", stderr_of(&output));
-    let stderr = stderr_of(&output);
+    let stderr = fails_with(&project, &["install"], 149);
     assert!(
         stderr.contains("'base' (0.9.0)") && stderr.contains("larder update base"),
         "{stderr}"
@@ -576,9 +567,7 @@ fn bad_cookbook_metadata_names_the_cookbook_and_line() {
     let project = Project::new();
     project.write("Berksfile", "cookbook 'site', path: 'site'\n");
     project.write("site/metadata.rb", "version '1.0.0'\n");
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(107));
-    let stderr = stderr_of(&output);
+    let stderr = fails_with(&project, &["install"], 107);
     assert!(
         stderr.contains("site") && stderr.contains("name"),
         "{stderr}"
@@ -588,17 +577,12 @@ fn bad_cookbook_metadata_names_the_cookbook_and_line() {
         "site/metadata.rb",
         "name 'site'\nversion '1.0.0'\n`curl example.com`\n",
     );
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(107));
-    assert!(
-        stderr_of(&output).contains("metadata.rb:3:"),
-        "{}",
-        stderr_of(&output)
-    );
+    let stderr = fails_with(&project, &["install"], 107);
+    assert!(stderr.contains("metadata.rb:3:"), "{}", stderr);
 
     std::fs::remove_file(project.path("site/metadata.rb")).unwrap();
-    let output = project.larder(&["install"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(141), "{}", stderr_of(&output));
+    let stderr = fails_with(&project, &["install"], 141);
+    assert!(stderr.contains("site"), "{stderr}");
 }
 
 #[test]
