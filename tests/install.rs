@@ -624,3 +624,27 @@ fn http_proxy_is_used_and_no_proxy_bypasses_it() {
         pairs(&[("base", "1.0.0"), ("legacy", "1.0.0")])
     );
 }
+
+#[test]
+fn the_solver_line_is_accepted_and_explained_in_verbose() {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "source 'file://{}'\nsolver :ruby, :required\ncookbook 'legacy'\n",
+            fixtures().display()
+        ),
+    );
+    let quiet = project.larder(&["install"]).output().unwrap();
+    assert!(quiet.status.success(), "{}", stderr_of(&quiet));
+    assert!(!stderr_of(&quiet).contains("solver"));
+    std::fs::remove_file(project.path("larder.lock")).unwrap();
+    let verbose = project.larder(&["install", "-v"]).output().unwrap();
+    assert!(verbose.status.success());
+    let stderr = stderr_of(&verbose);
+    assert_eq!(
+        stderr.matches("larder has one solver").count(),
+        1,
+        "{stderr}"
+    );
+}

@@ -206,6 +206,9 @@ pub fn install_project(
     for warning in &outcome.warnings {
         output.warning(warning);
     }
+    for note in &outcome.notes {
+        output.detail(&format!("note: {note}"));
+    }
     Ok(outcome)
 }
 

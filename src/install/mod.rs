@@ -77,6 +77,9 @@ pub struct Outcome {
     /// Source URLs whose universes were read.
     pub sources_read: Vec<String>,
     pub warnings: Vec<String>,
+    /// Details for `--verbose`: data the sources listed that was left out,
+    /// Berksfile lines that change nothing.
+    pub notes: Vec<String>,
 }
 
 /// Everything that can stop an install.
@@ -308,8 +311,9 @@ pub fn install(
     let mut manifest = Manifest::load(&request.berksfile)?;
     manifest.fill_api_keys(&request.api_keys);
     let mut warnings = manifest.warnings.clone();
+    let mut notes = Vec::new();
     if manifest.solver.is_some() {
-        warnings.push(
+        notes.push(
             "the Berksfile's `solver` line is ignored: larder has one solver (PubGrub)".to_string(),
         );
     }
@@ -342,6 +346,7 @@ pub fn install(
         (plan::relock(&lock, &wanted), None)
     } else {
         let index = build_index(&manifest, &wanted, &client, store, request.offline)?;
+        notes.extend(index.notes().iter().map(|note| note.0.clone()));
         sources_read = registry_urls(&manifest);
         let demands: Vec<Demand> = wanted
             .iter()
@@ -407,6 +412,7 @@ pub fn install(
         trusted,
         sources_read,
         warnings,
+        notes,
     })
 }
 
