@@ -9,12 +9,11 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
 use super::{InstallError, plan};
 use crate::archive::{self, Limits};
 use crate::berksfile::{Manifest, SourceSpec};
 use crate::bundle::vendor;
+use crate::bundle::verify::hash_file;
 use crate::cache::Store;
 use crate::http::Client;
 use crate::index::{Index, Origin};
@@ -298,7 +297,7 @@ pub fn source_label(source: &LockedSource) -> String {
         LockedSource::Registry { url } => crate::http::redact(url),
         LockedSource::Path { path } => format!("source at {path}"),
         LockedSource::Git { url, revision, .. } => {
-            format!("{url} (at {})", &revision[..7.min(revision.len())])
+            format!("{url} (at {})", crate::lock::short_ref(revision))
         }
         LockedSource::Default => "the first source that lists it".to_string(),
     }
@@ -318,10 +317,8 @@ fn fetch_into(
             vendor::copy_cookbook(path, stage, &[])?;
             return Ok(vendor::cookbook_digest(stage)?);
         }
+        let (sha, _) = hash_file(path)?;
         let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let sha = sha256_of(&file)?;
-        let mut file = file;
-        file.seek(SeekFrom::Start(0))?;
         unpack_cookbook(BufReader::new(file), stage, &job.url)?;
         return Ok(sha);
     }
@@ -335,12 +332,6 @@ fn fetch_into(
     download.seek(SeekFrom::Start(0))?;
     unpack_cookbook(BufReader::new(download), stage, &job.url)?;
     Ok(sha)
-}
-
-fn sha256_of(mut file: &File) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Unpacks a cookbook tarball so that its single top folder becomes `stage`.
