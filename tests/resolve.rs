@@ -94,6 +94,15 @@ fn assert_valid(
     }
 }
 
+/// A universe file with `json` in a temporary directory (kept alive by
+/// the returned guard).
+fn universe_file(json: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u.json");
+    std::fs::write(&path, json).unwrap();
+    (dir, path)
+}
+
 fn demands_of(list: &[&str]) -> Vec<(String, Constraint)> {
     list.iter()
         .map(|d| {
@@ -263,14 +272,10 @@ fn json_failures_carry_the_kind_and_message() {
 
 #[test]
 fn versions_print_as_the_universe_spells_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("u.json");
-    std::fs::write(
-        &path,
+    let (_dir, path) = universe_file(
         r#"{"web": {"1.1": {"db": "~> 2.0"}, "20140110": {"db": "~> 9.0"}},
             "db": {"2.01.0": {}, "1.0.0.1": {}}}"#,
-    )
-    .unwrap();
+    );
     larder()
         .args(["resolve", "--universe"])
         .arg(&path)
@@ -282,14 +287,10 @@ fn versions_print_as_the_universe_spells_them() {
 
 #[test]
 fn bad_data_spoils_only_the_versions_it_touches() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("u.json");
-    std::fs::write(
-        &path,
+    let (_dir, path) = universe_file(
         r#"{"web": {"3.0.0": {"db": "~> banana"}, "2.0.0": {"ghost": ">= 1.0"}, "1.0.0": {"db": ">= 1.0"}},
             "db": {"1.0.0": {}, "2.0.0-rc1": {}}}"#,
-    )
-    .unwrap();
+    );
     larder()
         .args(["resolve", "--universe"])
         .arg(&path)
@@ -323,9 +324,7 @@ fn bad_data_spoils_only_the_versions_it_touches() {
 
 #[test]
 fn malformed_demands_are_usage_errors_naming_the_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("u.json");
-    std::fs::write(&path, r#"{"web": {"1.0.0": {}}}"#).unwrap();
+    let (_dir, path) = universe_file(r#"{"web": {"1.0.0": {}}}"#);
     let output = larder()
         .args(["resolve", "--universe"])
         .arg(&path)
