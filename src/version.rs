@@ -151,7 +151,11 @@ impl Operator {
 }
 
 /// One version constraint, such as `~> 2.7` or `>= 1.0.0`.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Two constraints are equal when they admit the same versions, however
+/// they were spelled: `>= 1.0` equals `>= 1.0.0`, `~> 1` equals `~> 1.0`,
+/// but `~> 1.0` (below 2.0) differs from `~> 1.0.0` (below 1.1).
+#[derive(Clone)]
 pub struct Constraint {
     operator: Operator,
     version: Version,
@@ -255,6 +259,20 @@ impl Constraint {
             Operator::LessEqual => candidate <= v,
             Operator::Pessimistic => candidate >= v && *candidate < self.pessimistic_ceiling(),
         }
+    }
+}
+
+impl PartialEq for Constraint {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_ranges() == other.to_ranges()
+    }
+}
+
+impl Eq for Constraint {}
+
+impl std::hash::Hash for Constraint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.to_ranges().hash(state);
     }
 }
 
@@ -468,6 +486,27 @@ mod tests {
     }
 
     #[test]
+    fn constraints_are_equal_when_they_admit_the_same_versions() {
+        use std::collections::HashSet;
+        let same = [
+            (">= 1.0", ">= 1.0.0"),
+            (">=1", ">= 1.0.0"),
+            ("= 2.1", "2.1.0"),
+            ("< 3", "< 3.0.0"),
+            ("~> 1", "~> 1.0"),
+            ("~ 2.7", "~> 2.7"),
+            ("!= 1.0", "!= 1.0.0"),
+        ];
+        for (a, b) in same {
+            assert_eq!(c(a), c(b), "{a} and {b}");
+            let set: HashSet<Constraint> = [c(a), c(b)].into_iter().collect();
+            assert_eq!(set.len(), 1, "{a} and {b} hash alike");
+        }
+        assert_ne!(c("~> 1.0"), c("~> 1.0.0"));
+        assert_ne!(c(">= 1.0"), c("> 1.0"));
+    }
+
+    #[test]
     fn display_matches_berkshelf() {
         assert_eq!(c("~> 1.2").to_string(), "~> 1.2");
         assert_eq!(c("~>1").to_string(), "~> 1");
@@ -528,7 +567,7 @@ mod tests {
         #[test]
         fn display_round_trips(text in constraint_strategy()) {
             let constraint = c(&text);
-            prop_assert_eq!(c(&constraint.to_string()).to_ranges(), constraint.to_ranges());
+            prop_assert_eq!(c(&constraint.to_string()), constraint);
         }
     }
 }

@@ -666,22 +666,30 @@ dependencies = { jenkins = "= 2.0.3" }
         ]
     }
 
+    /// Constraints as users spell them: every operator (a bare version
+    /// too), one to three parts, with or without a space. The lock must
+    /// read back equal without being normalised first.
     fn constraint() -> impl Strategy<Value = Constraint> {
         let op = prop_oneof![
+            Just(""),
             Just("= "),
-            Just(">= "),
+            Just("="),
+            Just("!= "),
+            Just("> "),
             Just("< "),
+            Just(">= "),
+            Just(">="),
+            Just("<= "),
             Just("~> "),
-            Just("!= ")
+            Just("~>"),
+            Just("~ "),
         ];
-        (op, 0u64..5, 0u64..5, proptest::option::of(0u64..5)).prop_map(|(op, a, b, patch)| {
-            let text = match patch {
-                Some(p) => format!("{op}{a}.{b}.{p}"),
-                None => format!("{op}{a}.{b}"),
-            };
-            // The written form, which is what a read gives back.
-            c(&c(&text).to_string())
-        })
+        let version = prop_oneof![
+            (0u64..5).prop_map(|a| a.to_string()),
+            (0u64..5, 0u64..5).prop_map(|(a, b)| format!("{a}.{b}")),
+            (0u64..5, 0u64..5, 0u64..5).prop_map(|(a, b, p)| format!("{a}.{b}.{p}")),
+        ];
+        (op, version).prop_map(|(op, version)| c(&format!("{op}{version}")))
     }
 
     fn text() -> impl Strategy<Value = String> {
