@@ -14,6 +14,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod dsl;
+pub mod file_url;
 pub mod graph;
 pub mod graphviz;
 pub mod http;

@@ -64,10 +64,11 @@ impl Source {
         let url = Url::parse(text).map_err(|e| invalid(e.to_string()))?;
         match url.scheme() {
             "http" | "https" => Ok(Source::Http(url)),
-            "file" => url
-                .to_file_path()
+            "file" => crate::file_url::to_path(&url)
                 .map(Source::Path)
-                .map_err(|_| invalid("the file:// URL does not name a local absolute path".into())),
+                .ok_or_else(|| {
+                    invalid("the file:// URL does not name a local absolute path".into())
+                }),
             other => Err(invalid(format!("scheme '{other}' is not supported"))),
         }
     }

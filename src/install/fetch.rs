@@ -311,8 +311,8 @@ fn fetch_into(
     job: &Job,
     stage: &Path,
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    if let Some(path) = job.url.strip_prefix("file://") {
-        let path = Path::new(path);
+    if let Some(path) = crate::file_url::text_to_path(&job.url) {
+        let path = path.as_path();
         if path.is_dir() {
             vendor::copy_cookbook(path, stage, &[])?;
             return Ok(vendor::cookbook_digest(stage)?);

@@ -164,12 +164,10 @@ pub fn add_to_index(
 /// download URLs made absolute `file://` URLs), or one built from the
 /// cookbooks in the directory.
 fn file_source_universe(url: &str, parsed: &Url) -> Result<Vec<u8>, SupermarketError> {
-    let dir = parsed
-        .to_file_path()
-        .map_err(|()| SupermarketError::InvalidSource {
-            url: http::redact(url),
-            reason: "it does not name a local path".into(),
-        })?;
+    let dir = crate::file_url::to_path(parsed).ok_or_else(|| SupermarketError::InvalidSource {
+        url: http::redact(url),
+        reason: "it does not name a local path".into(),
+    })?;
     match registry_dir::open(&dir)? {
         Registry::Universe { path, body } => {
             let base = directory_url(&dir, url)?;
@@ -183,7 +181,7 @@ fn file_source_universe(url: &str, parsed: &Url) -> Result<Vec<u8>, SupermarketE
 }
 
 fn directory_url(dir: &Path, url: &str) -> Result<Url, SupermarketError> {
-    Url::from_directory_path(dir).map_err(|()| SupermarketError::InvalidSource {
+    crate::file_url::from_dir(dir).ok_or_else(|| SupermarketError::InvalidSource {
         url: http::redact(url),
         reason: "it does not name an absolute directory".into(),
     })
@@ -212,10 +210,10 @@ pub fn file_universe(entries: &[Entry], base: &Url) -> Result<Vec<u8>, Supermark
     for entry in entries {
         let path = entry.kind.path();
         let url = match &entry.kind {
-            EntryKind::Folder(_) => Url::from_directory_path(path),
-            EntryKind::Tarball(_) => Url::from_file_path(path),
+            EntryKind::Folder(_) => crate::file_url::from_dir(path),
+            EntryKind::Tarball(_) => crate::file_url::from_file(path),
         }
-        .map_err(|()| SupermarketError::InvalidSource {
+        .ok_or_else(|| SupermarketError::InvalidSource {
             url: base.to_string(),
             reason: format!("{} is not an absolute path", path.display()),
         })?;
