@@ -2,9 +2,15 @@
 //!
 //! Following uv: the root first, then packages left with at most one
 //! candidate (pins, path and git cookbooks, and packages with no candidate
-//! at all, so that a dead end is found at once), then packages that have
-//! caused conflicts, then what the user asked for directly before what it
-//! pulls in, and among equals the package with fewer candidates.
+//! at all, so that a dead end is found at once), then packages with a
+//! preferred (locked) version, then packages that have caused conflicts,
+//! then what the user asked for directly before what it pulls in, and among
+//! equals the package with fewer candidates.
+//!
+//! Deciding locked packages before the rest is what keeps a lock in place:
+//! every earlier decision is then itself a locked version, so a locked
+//! version is given up only when no solution that keeps the earlier locked
+//! versions contains it.
 
 use std::cmp::Reverse;
 
@@ -13,6 +19,7 @@ use std::cmp::Reverse;
 pub enum Urgency {
     Transitive,
     Direct,
+    Preferred,
     Singleton,
     Root,
 }
@@ -20,7 +27,7 @@ pub enum Urgency {
 /// A package's priority; pubgrub decides the greatest first.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub struct Priority {
-    singleton_or_root: bool,
+    before_conflicts: bool,
     conflicts: u32,
     urgency: Urgency,
     fewer_candidates: Reverse<usize>,
@@ -29,7 +36,7 @@ pub struct Priority {
 impl Priority {
     pub fn new(urgency: Urgency, conflicts: u32, candidates: usize) -> Self {
         Priority {
-            singleton_or_root: urgency >= Urgency::Singleton,
+            before_conflicts: urgency >= Urgency::Preferred,
             conflicts,
             urgency,
             fewer_candidates: Reverse(candidates),
@@ -42,9 +49,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn order_is_root_singletons_conflicts_direct_then_size() {
+    fn order_is_root_singletons_preferred_conflicts_direct_then_size() {
         let root = Priority::new(Urgency::Root, 0, 0);
         let single = Priority::new(Urgency::Singleton, 0, 1);
+        let preferred = Priority::new(Urgency::Preferred, 0, 10);
         let conflicted = Priority::new(Urgency::Transitive, 3, 10);
         let direct = Priority::new(Urgency::Direct, 0, 10);
         let transitive_small = Priority::new(Urgency::Transitive, 0, 2);
@@ -56,6 +64,7 @@ mod tests {
             root.clone(),
             transitive_small.clone(),
             conflicted.clone(),
+            preferred.clone(),
         ];
         all.sort();
         all.reverse();
@@ -64,6 +73,7 @@ mod tests {
             vec![
                 root,
                 single,
+                preferred,
                 conflicted,
                 direct,
                 transitive_small,

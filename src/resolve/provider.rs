@@ -96,6 +96,8 @@ impl DependencyProvider for Provider<'_> {
             .count();
         let urgency = if candidates <= 1 {
             Urgency::Singleton
+        } else if self.preferences.contains_key(&id) {
+            Urgency::Preferred
         } else if self.is_direct(package) {
             Urgency::Direct
         } else {
