@@ -4,6 +4,8 @@
 //! are refused with the directory untouched, a pull killed mid-download
 //! leaves the directory intact, and rollback restores the earlier set.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -234,13 +236,7 @@ fn package_is_byte_identical_across_runs_and_working_directories() {
 
 #[test]
 fn sidecar_is_accepted_by_sha256sum() {
-    if StdCommand::new("sha256sum")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!("sha256sum is not installed; skipping the sha256sum -c check");
+    if !common::require_tool("sha256sum", "--version") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -290,12 +290,10 @@ fn viz_writes_dot_always_and_png_with_graphviz() {
 
     let graphviz = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("dot").is_file()));
-    if graphviz {
+    if common::require(graphviz, "Graphviz's `dot`") {
         ok(&server, &project, &["viz", "-o", "deps.png"]);
         let png = std::fs::read(project.path("deps.png")).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    } else {
-        eprintln!("Graphviz's dot is not on PATH: the PNG is not rendered");
     }
     let empty = tempfile::tempdir().unwrap();
     let output = project

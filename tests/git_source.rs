@@ -2,13 +2,12 @@
 //! with the `git` command line and served over `file://` and by a real
 //! `git daemon` on loopback.
 
-#[path = "common/git.rs"]
-mod git_fixtures;
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use git_fixtures::{Daemon, Repo, git_available, unused_port};
+use common::git::{Daemon, Repo, git_available, unused_port};
 use larder::cache::Store;
 use larder::source::git::{GitCache, GitError, GitSpec};
 

@@ -447,7 +447,7 @@ fn groups_limit_what_is_installed_but_the_lock_keeps_every_group() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     vendored.sort();
-    assert_eq!(vendored, ["base", "nginx", "packages"]);
+    assert_eq!(vendored, [".larder-vendored", "base", "nginx", "packages"]);
     assert_eq!(
         locked_versions(&project),
         everything,

@@ -36,7 +36,6 @@ fn remote(base: &std::path::Path) -> (Repo, String) {
 #[test]
 fn git_cookbooks_lock_their_revision_until_updated_and_install_offline() {
     if !git_available() {
-        eprintln!("skipped: git is not installed");
         return;
     }
     let remotes = tempfile::tempdir().unwrap();
@@ -124,7 +123,6 @@ fn git_cookbooks_lock_their_revision_until_updated_and_install_offline() {
 #[test]
 fn git_errors_name_the_url_and_what_was_asked() {
     if !git_available() {
-        eprintln!("skipped: git is not installed");
         return;
     }
     let remotes = tempfile::tempdir().unwrap();
@@ -161,7 +159,6 @@ fn git_errors_name_the_url_and_what_was_asked() {
 #[test]
 fn credentials_in_a_git_url_reach_neither_the_lock_nor_the_output() {
     if !git_available() {
-        eprintln!("skipped: git is not installed");
         return;
     }
     let remotes = tempfile::tempdir().unwrap();

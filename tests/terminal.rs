@@ -33,7 +33,7 @@ fn the_error_label_is_coloured_only_on_a_terminal_without_no_color() {
     let project = Project::new();
     project.write("Berksfile", "cookbook 'x', '~> nope'\n");
     let Some(coloured) = on_terminal(&project, "install", false) else {
-        eprintln!("skipped: script(1) is not installed");
+        common::require(false, "`script` (util-linux)");
         return;
     };
     assert!(

@@ -48,7 +48,16 @@ fn vendor_copies_what_chef_loads_and_compiles_metadata_json() {
     let out = project.path("berks-cookbooks");
     assert_eq!(
         names_in(&out),
-        ["app", "base", "database", "nginx", "packages", "site"]
+        [
+            ".larder-vendored",
+            "app",
+            "base",
+            "database",
+            "nginx",
+            "packages",
+            "site"
+        ],
+        "the cookbooks, and the marker that keeps the folder out of path cookbooks"
     );
     assert_eq!(
         names_in(&out.join("site")),
@@ -122,11 +131,7 @@ fn package_is_reproducible_across_projects_and_pulls_into_place() {
 
     let sidecar = first.read("bundle.tar.gz.sha256");
     assert!(sidecar.ends_with("  bundle.tar.gz\n"), "{sidecar}");
-    if std::process::Command::new("sha256sum")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
+    if common::require_tool("sha256sum", "--version") {
         let check = std::process::Command::new("sha256sum")
             .args(["-c", "bundle.tar.gz.sha256"])
             .current_dir(first.dir.path())
@@ -137,8 +142,6 @@ fn package_is_reproducible_across_projects_and_pulls_into_place() {
             "{}",
             String::from_utf8_lossy(&check.stdout)
         );
-    } else {
-        eprintln!("skipped the sha256sum check: sha256sum is not installed");
     }
 
     let target = first.path("stack-cookbooks");

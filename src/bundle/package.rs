@@ -200,7 +200,7 @@ fn check_cookbooks(request: &PackageRequest<'_>) -> Result<(), BundleError> {
         let known = entry
             .file_name()
             .to_str()
-            .is_some_and(|n| names.contains(n));
+            .is_some_and(|n| names.contains(n) || n == super::vendor::VENDOR_MARKER);
         if !known {
             return Err(BundleError::UnexpectedEntry { path: entry.path() });
         }

@@ -1,10 +1,23 @@
 //! The copy step of `vendor`: one cookbook from wherever it was installed
 //! into a clean folder, as Chef should see it.
 //!
-//! Only regular files are copied (empty directories disappear); files
-//! matched by the cookbook's chefignore are left out, and so are version
-//! control files and folders (`.git .svn .hg .bzr CVS RCS SCCS _darcs
-//! {arch} .arch-ids` and their ignore/tag files) at any depth. A symbolic
+//! What a cookbook folder holds and what its cookbook is differ: a project
+//! whose Berksfile says `metadata` is a cookbook folder that also holds the
+//! lockfiles, the vendored copy and the bundles made from it. One rule,
+//! [`cookbook_files`], says which files are the cookbook; a path
+//! cookbook's digest in the lock, `vendor` and `package` all use it:
+//!
+//! - version control files and folders (`.git .svn .hg .bzr CVS RCS SCCS
+//!   _darcs {arch} .arch-ids` and their ignore/tag files), at any depth;
+//! - at the top of the folder, what larder, Berkshelf and Test Kitchen keep
+//!   there: `larder.lock`, `Berksfile.lock`, `.larder/`, `.kitchen/`,
+//!   `berks-cookbooks/` (the default vendor target), any folder holding the
+//!   [`VENDOR_MARKER`] that `vendor` leaves in its target, larder's own
+//!   staging entries (`.larder-*`, `.cookbooks-*`), and every `*.tar.gz`
+//!   that has a `*.tar.gz.sha256` beside it (a bundle) with that sidecar;
+//! - whatever the cookbook's chefignore drops.
+//!
+//! Only regular files are copied (empty directories disappear). A symbolic
 //! link is copied as the regular file it points to when that file lies
 //! inside the cookbook; links that escape the cookbook, dangle or point to
 //! directories are refused with an error naming them. Modes are reduced to
@@ -44,6 +57,24 @@ const VCS_NAMES: &[&str] = &[
     "{arch}",
     ".arch-ids",
 ];
+
+/// Entries at the top of a cookbook folder that belong to the tools around
+/// the cookbook rather than to it.
+const PROJECT_ENTRIES: &[&str] = &[
+    "larder.lock",
+    "Berksfile.lock",
+    ".larder",
+    ".kitchen",
+    "berks-cookbooks",
+];
+
+/// Prefixes of the staging entries `vendor` and `package` create beside
+/// their targets.
+const STAGING_PREFIXES: &[&str] = &[".larder-", ".cookbooks-"];
+
+/// The file `larder vendor` leaves at the top of its target, so that a
+/// vendor target inside a cookbook folder is never taken for part of it.
+pub const VENDOR_MARKER: &str = ".larder-vendored";
 
 /// What [`copy_cookbook`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -127,7 +158,10 @@ pub fn cookbook_files(src_dir: &Path) -> Result<CookbookFiles, BundleError> {
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !is_vcs_name(e.file_name()));
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(is_vcs_name(e.file_name()) || e.depth() == 1 && is_project_entry(e.path()))
+        });
     for entry in walk {
         let entry = entry.map_err(|e| walk_error(&root, e))?;
         let file_type = entry.file_type();
@@ -172,6 +206,24 @@ pub fn cookbook_digest(src_dir: &Path) -> Result<String, BundleError> {
 
 fn is_vcs_name(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| VCS_NAMES.contains(&n))
+}
+
+/// Whether `path`, an entry at the top of a cookbook folder, belongs to the
+/// tools around the cookbook (see the module documentation).
+fn is_project_entry(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if PROJECT_ENTRIES.contains(&name) || STAGING_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return true;
+    }
+    if let Some(archive) = name.strip_suffix(".sha256") {
+        return archive.ends_with(".tar.gz") && path.with_file_name(archive).is_file();
+    }
+    if name.ends_with(".tar.gz") {
+        return path.with_file_name(format!("{name}.sha256")).is_file();
+    }
+    path.join(VENDOR_MARKER).is_file()
 }
 
 fn prepare_destination(dest: &Path) -> Result<(), BundleError> {

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::BundleError;
-use super::vendor::copy_cookbook;
+use super::vendor::{VENDOR_MARKER, copy_cookbook};
 use crate::metadata::Metadata;
 
 /// One cookbook to vendor: its name (the folder it gets) and where it is.
@@ -62,8 +62,14 @@ pub fn vendor_set(
             .map_err(|e| BundleError::io("move the vendored cookbook to", &destination, e))?;
         vendored.push(destination);
     }
+    let marker = target.join(VENDOR_MARKER);
+    fs::write(&marker, MARKER_TEXT).map_err(|e| BundleError::io("write", &marker, e))?;
     Ok(vendored)
 }
+
+/// What the vendor marker says to someone who finds it.
+const MARKER_TEXT: &str = "This folder was written by `larder vendor`. larder leaves it out of \
+any cookbook folder it lies inside.\n";
 
 /// Copies one cookbook, compiling metadata.json when the cookbook has only
 /// metadata.rb (Chef loads the JSON; Supermarket reads only the JSON).
@@ -103,7 +109,7 @@ fn strangers(items: &[VendorItem], target: &Path) -> Result<Vec<String>, BundleE
     for entry in listing {
         let entry = entry.map_err(|e| BundleError::io("list", target, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !items.iter().any(|item| item.name == name) {
+        if name != VENDOR_MARKER && !items.iter().any(|item| item.name == name) {
             names.push(name);
         }
     }

@@ -398,6 +398,13 @@ pub fn install(
         on_progress,
     )?;
     let lock_written = changed || previous.as_ref() != Some(&final_lock);
+    if request.locked && lock_written {
+        // A path cookbook whose files changed since the lock was written.
+        return Err(InstallError::OutOfSync {
+            berksfile: request.berksfile.display().to_string(),
+            reason: plan::describe_change(previous.as_ref(), &final_lock),
+        });
+    }
     if lock_written {
         larder_lock::write(&final_lock, &larder_path)?;
         if berks_path.exists() {

@@ -356,6 +356,9 @@ pub fn describe_change(old: Option<&Lock>, new: &Lock) -> String {
                 "{name} would move from {} to {}",
                 was.raw_version, cookbook.raw_version
             )),
+            Some(was) if was.sha256.is_some() && was.sha256 != cookbook.sha256 => changes.push(
+                format!("the files of {name} changed since the lock recorded their digest"),
+            ),
             Some(_) => {}
         }
     }

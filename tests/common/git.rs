@@ -18,14 +18,10 @@ fn daemon_program() -> Option<PathBuf> {
         .filter(|path| path.is_file())
 }
 
-/// Whether `git` and its `git daemon` are here; prints a skip message when
-/// not (`.ci/run` installs git).
+/// Whether `git` and its `git daemon` are here (see [`super::require`];
+/// `.ci/run` installs git).
 pub fn git_available() -> bool {
-    let available = daemon_program().is_some();
-    if !available {
-        eprintln!("skipped: `git` or `git daemon` is not installed");
-    }
-    available
+    super::require(daemon_program().is_some(), "`git` with `git daemon`")
 }
 
 /// A `git` command that ignores the user's and the system's configuration.
