@@ -306,10 +306,7 @@ impl Handler for Reader<'_> {
                 let name = call.args.first().map_or_else(String::new, Value::to_ruby_s);
                 self.warn(
                     &call.site,
-                    format!(
-                        "`extension '{name}'` ignored: larder needs no Berkshelf extensions \
-                         (options they add to `cookbook` lines are reported below if unknown)"
-                    ),
+                    format!("`extension '{name}'` ignored: larder needs no Berkshelf extensions"),
                 );
             }
             "site" | "chef_api" => {

@@ -192,20 +192,26 @@ pub fn install_project(
     let store = Store::open()?;
     output.status("Resolving cookbook dependencies...");
     let progress = output.progress();
-    let outcome = install::install(&request, &store, &|line| match &progress {
-        Some(bar) => {
-            bar.inc(1);
-            bar.set_message(line.to_string());
-        }
-        None => output.status(line),
-    });
+    let warn = |warning: &str| match &progress {
+        Some(bar) => bar.suspend(|| output.warning(warning)),
+        None => output.warning(warning),
+    };
+    let outcome = install::install(
+        &request,
+        &store,
+        &|line| match &progress {
+            Some(bar) => {
+                bar.inc(1);
+                bar.set_message(line.to_string());
+            }
+            None => output.status(line),
+        },
+        &warn,
+    );
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     let outcome = outcome?;
-    for warning in &outcome.warnings {
-        output.warning(warning);
-    }
     for note in &outcome.notes {
         output.detail(&format!("note: {note}"));
     }
