@@ -4,8 +4,9 @@
 //!
 //! Differences from Berkshelf worth knowing: nested `group` blocks add up
 //! (Berkshelf keeps only the innermost), `metadata` inside a `group` block
-//! joins that group, and unknown `cookbook` options are reported as warnings
-//! instead of being silently ignored.
+//! joins that group, unknown `cookbook` options are reported as warnings
+//! instead of being silently ignored, and `extension` lines are ignored with
+//! a warning (larder needs no extensions).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
