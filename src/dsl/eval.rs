@@ -32,7 +32,7 @@ const STEPS_PER_BYTE: u64 = 16;
 const SUPPORTED: &str = "larder reads this file without running it and understands only \
 strings (with #{} interpolation), symbols, integers, arrays, %w[], hashes, nil/true/false, \
 local variables, constants assigned in the file, methods defined with def, \
-if/unless/elsif/else, the ternary, ==, !=, &&, ||, !, defined?, ENV['X'], ENV.fetch, \
+if/unless/elsif/else, case/when, the ternary, ==, !=, &&, ||, !, defined?, ENV['X'], ENV.fetch, \
 File.expand_path/join/dirname/basename/read/exist?/directory?, IO.read, Dir.glob, Dir[], \
 __FILE__, __dir__, blocks for each/map/select/reject/each_with_object, common String, Array \
 and Hash methods, begin/rescue, and the file's own DSL methods";
@@ -218,7 +218,7 @@ fn describe(node: &Node<'_>) -> &'static str {
             "regular expressions"
         }
         Node::RangeNode { .. } => "ranges",
-        Node::CaseNode { .. } | Node::CaseMatchNode { .. } => "case expressions",
+        Node::CaseMatchNode { .. } => "pattern matching (case ... in)",
         Node::SelfNode { .. } => "self",
         Node::YieldNode { .. } | Node::SuperNode { .. } | Node::ForwardingSuperNode { .. } => {
             "yield and super"
@@ -504,6 +504,12 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
                 ),
             ));
         }
+        if let Some(n) = node.as_case_node() {
+            return self.eval_case(&n);
+        }
+        if let Some(n) = node.as_index_or_write_node() {
+            return self.index_or_write(&n);
+        }
         if let Some(n) = node.as_def_node() {
             return self.define(n);
         }
@@ -557,6 +563,83 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
             };
         }
         Err(self.unsupported(&location, describe(node)))
+    }
+
+    /// `case x when a, b then ... else ... end`, comparing values with `==`
+    /// (what `===` means for the values larder has); without `x`, the first
+    /// truthy `when`.
+    fn eval_case(&mut self, case: &ruby_prism::CaseNode<'pr>) -> Eval<Value, H::Error> {
+        let subject = match case.predicate() {
+            Some(predicate) => Some(self.eval(&predicate)?),
+            None => None,
+        };
+        for clause in &case.conditions() {
+            let Some(when) = clause.as_when_node() else {
+                return Err(self.unsupported(&clause.location(), describe(&clause)));
+            };
+            for condition in &when.conditions() {
+                let candidates = match condition.as_splat_node() {
+                    Some(splat) => self.splat(&splat)?,
+                    None => vec![self.eval(&condition)?],
+                };
+                let hit = candidates.iter().any(|c| match &subject {
+                    Some(subject) => c == subject,
+                    None => c.is_truthy(),
+                });
+                if hit {
+                    return self.eval_optional_statements(when.statements());
+                }
+            }
+        }
+        match case.else_clause() {
+            Some(otherwise) => self.eval_optional_statements(otherwise.statements()),
+            None => Ok(Value::Nil),
+        }
+    }
+
+    /// `hash[key] ||= value` on a local variable or a constant of the file.
+    fn index_or_write(
+        &mut self,
+        node: &ruby_prism::IndexOrWriteNode<'pr>,
+    ) -> Eval<Value, H::Error> {
+        let location = node.location();
+        let target = node
+            .receiver()
+            .and_then(|r| self.mutation_target(&r, "[]="));
+        let (Some(target), Some(arguments)) = (target, node.arguments()) else {
+            return Err(self.unsupported(&location, "`||=` on this kind of element"));
+        };
+        let mut keys = Vec::new();
+        for argument in &arguments.arguments() {
+            keys.push(self.eval(&argument)?);
+        }
+        let [key] = keys.as_slice() else {
+            return Err(self.unsupported(&location, "`||=` with several indexes"));
+        };
+        let current = match &target {
+            Target::Local(n) => self.locals.get(n),
+            Target::Constant(n) => self.constants.get(n),
+        };
+        let existing = match current {
+            Some(container @ Value::Hash(_)) => container.hash_get(key).cloned(),
+            _ => {
+                return Err(
+                    self.unsupported(&location, "`||=` on an element of anything but a hash")
+                );
+            }
+        };
+        if let Some(existing) = existing.filter(Value::is_truthy) {
+            return Ok(existing);
+        }
+        let value = self.eval(&node.value())?;
+        let slot = match &target {
+            Target::Local(n) => self.locals.get_mut(n),
+            Target::Constant(n) => self.constants.get_mut(n),
+        };
+        if let Some(Value::Hash(entries)) = slot {
+            builtins::hash_set(entries, key.clone(), value.clone());
+        }
+        Ok(value)
     }
 
     /// `def name(params) ... end`: remembered, run when called.
@@ -860,6 +943,24 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
         match name {
             "__dir__" => return Ok(Value::String(self.dir.to_string_lossy().into_owned())),
             "block_given?" => return Ok(Value::Bool(false)),
+            "Array" if args.len() == 1 && options.is_empty() => {
+                return Ok(match args.into_iter().next() {
+                    Some(Value::Array(items)) => Value::Array(items),
+                    Some(Value::Nil) | None => Value::Array(Vec::new()),
+                    Some(Value::Hash(entries)) => Value::Array(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| Value::Array(vec![k, v]))
+                            .collect(),
+                    ),
+                    Some(other) => Value::Array(vec![other]),
+                });
+            }
+            "String" if args.len() == 1 && options.is_empty() => {
+                return Ok(Value::String(
+                    args.first().map(Value::to_ruby_s).unwrap_or_default(),
+                ));
+            }
             "respond_to?" => {
                 return match args.first().and_then(Value::as_name) {
                     Some(method) => Ok(Value::Bool(

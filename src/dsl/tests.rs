@@ -557,3 +557,31 @@ fn long_files_stay_linear() {
         .collect();
     assert_eq!(calls(&many_lines).len(), 80_000);
 }
+
+#[test]
+fn case_and_element_assignment() {
+    let source = r#"
+stage = ENV['SET']
+case stage
+when 'no', 'nope' then show 1
+when *%w(maybe yes) then show 2
+else show 3
+end
+case
+when ENV['UNSET'] then show 4
+else show 5
+end
+opts = {}
+opts[:group] ||= Array(:test)
+opts[:group] ||= [:never]
+show opts, Array(nil), Array(%w(a)), String(:s)
+"#;
+    assert_eq!(
+        calls(source),
+        [
+            "show(2)",
+            "show(5)",
+            "show({:group=>[:test]}, [], [\"a\"], \"s\")"
+        ]
+    );
+}
