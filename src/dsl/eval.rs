@@ -155,9 +155,14 @@ pub(super) fn evaluate<H: Handler>(
             diagnostic.message.push_str(" (the error was not rescued)");
             Err(diagnostic.into())
         }
-        // Prism refuses `return` and `next` where Ruby would; any that get
-        // here end the file early, as in Ruby.
-        Err(Stop::Return(_) | Stop::Next(_)) => Ok(()),
+        // `return` outside a method is refused where it is written, and
+        // `next` ends the block it is in; one that gets here would end the
+        // file early and skip the rest of it, so it is an error.
+        Err(Stop::Return(_) | Stop::Next(_)) => Err(evaluator
+            .map
+            .site(0)
+            .error("`next` outside a block ends this file early; larder refuses to skip the rest of it")
+            .into()),
     }
 }
 
@@ -1001,7 +1006,10 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
                     );
                 };
                 let outer = std::mem::replace(&mut self.context, context);
-                let result = self.eval_block_body(&block);
+                let result = match self.eval_block_body(&block) {
+                    Err(Stop::Next(_)) => Ok(Value::Nil),
+                    other => other,
+                };
                 self.context = outer;
                 result.map(|_| Value::Nil)
             }
@@ -1127,7 +1135,10 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
                     return Ok(default.clone());
                 }
                 match block {
-                    Some(block) => self.eval_block_body(&block),
+                    Some(block) => match self.eval_block_body(&block) {
+                        Err(Stop::Next(value)) => Ok(value),
+                        other => other,
+                    },
                     None => Err(self.raise(location, format!("key not found: {key}"))),
                 }
             }

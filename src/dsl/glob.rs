@@ -41,9 +41,22 @@ pub(super) fn glob(root: &Path, base: &Path, pattern: &str) -> Result<Vec<String
         if !literal_dir.starts_with(root) || segments[literal.len()..].contains(&"..") {
             return Err(GlobError::Outside);
         }
-        let prefix = if absolute { "/" } else { "" };
+        let walker = Walker {
+            root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+        };
+        let mut shown = literal.join("/");
+        if absolute {
+            shown.insert(0, '/');
+        }
+        let rest = &segments[literal.len()..];
         let mut found = Vec::new();
-        walk(&start, prefix, &segments, &mut found, &mut visited)?;
+        if rest.is_empty() {
+            if literal_dir.symlink_metadata().is_ok() {
+                found.push(shown);
+            }
+        } else if walker.may_enter(&literal_dir) {
+            walker.walk(&literal_dir, &shown, rest, &mut found, &mut visited)?;
+        }
         found.sort();
         found.dedup();
         out.extend(found);
@@ -56,59 +69,79 @@ fn has_magic(segment: &str) -> bool {
     segment.contains(['*', '?', '[', '\\'])
 }
 
-/// Matches `segments` below `dir` (whose spelling so far is `shown`).
-fn walk(
-    dir: &Path,
-    shown: &str,
-    segments: &[&str],
-    out: &mut Vec<String>,
-    visited: &mut usize,
-) -> Result<(), GlobError> {
-    let Some((segment, rest)) = segments.split_first() else {
-        return Ok(());
-    };
-    let join = |name: &str| -> String {
-        if shown.is_empty() || shown.ends_with('/') {
-            format!("{shown}{name}")
-        } else {
-            format!("{shown}/{name}")
+/// Walks directories for one pattern.
+struct Walker {
+    /// The project directory, with symbolic links resolved.
+    root: PathBuf,
+}
+
+impl Walker {
+    /// Whether the walk may descend into `dir`: a directory whose real path
+    /// is inside the project (a symbolic link out of it is not followed).
+    fn may_enter(&self, dir: &Path) -> bool {
+        dir.is_dir()
+            && dir
+                .canonicalize()
+                .is_ok_and(|real| real.starts_with(&self.root))
+    }
+
+    /// Matches `segments` below `dir` (whose spelling so far is `shown`).
+    fn walk(
+        &self,
+        dir: &Path,
+        shown: &str,
+        segments: &[&str],
+        out: &mut Vec<String>,
+        visited: &mut usize,
+    ) -> Result<(), GlobError> {
+        let Some((segment, rest)) = segments.split_first() else {
+            return Ok(());
+        };
+        let join = |name: &str| -> String {
+            if shown.is_empty() || shown.ends_with('/') {
+                format!("{shown}{name}")
+            } else {
+                format!("{shown}/{name}")
+            }
+        };
+        if *segment == "**" {
+            // Zero directories, then every (non-hidden) directory below;
+            // like Ruby, `**` does not follow symbolic links.
+            self.walk(dir, shown, rest, out, visited)?;
+            for (name, path) in entries(dir, visited)? {
+                let real_dir = path.symlink_metadata().is_ok_and(|m| m.is_dir());
+                if !name.starts_with('.') && real_dir && self.may_enter(&path) {
+                    self.walk(&path, &join(&name), segments, out, visited)?;
+                }
+            }
+            return Ok(());
         }
-    };
-    if *segment == "**" {
-        // Zero directories, then every (non-hidden) directory below.
-        walk(dir, shown, rest, out, visited)?;
+        if !has_magic(segment) {
+            let path = dir.join(segment);
+            if rest.is_empty() {
+                if path.symlink_metadata().is_ok() {
+                    out.push(join(segment));
+                }
+            } else if self.may_enter(&path) {
+                self.walk(&path, &join(segment), rest, out, visited)?;
+            }
+            return Ok(());
+        }
         for (name, path) in entries(dir, visited)? {
-            if !name.starts_with('.') && path.is_dir() {
-                walk(&path, &join(&name), segments, out, visited)?;
+            if name.starts_with('.') && !segment.starts_with('.') {
+                continue;
+            }
+            if !fnmatch(segment, &name) {
+                continue;
+            }
+            if rest.is_empty() {
+                out.push(join(&name));
+            } else if self.may_enter(&path) {
+                self.walk(&path, &join(&name), rest, out, visited)?;
             }
         }
-        return Ok(());
+        Ok(())
     }
-    if !has_magic(segment) {
-        let path = dir.join(segment);
-        if rest.is_empty() {
-            if path.symlink_metadata().is_ok() {
-                out.push(join(segment));
-            }
-        } else if path.is_dir() {
-            walk(&path, &join(segment), rest, out, visited)?;
-        }
-        return Ok(());
-    }
-    for (name, path) in entries(dir, visited)? {
-        if name.starts_with('.') && !segment.starts_with('.') {
-            continue;
-        }
-        if !fnmatch(segment, &name) {
-            continue;
-        }
-        if rest.is_empty() {
-            out.push(join(&name));
-        } else if path.is_dir() {
-            walk(&path, &join(&name), rest, out, visited)?;
-        }
-    }
-    Ok(())
 }
 
 /// The entries of `dir`, sorted by name (nothing when it cannot be read, as
@@ -313,5 +346,17 @@ mod tests {
         assert_eq!(g("../*"), Err(GlobError::Outside));
         assert_eq!(g("/etc/*"), Err(GlobError::Outside));
         assert_eq!(g("cookbooks/*/../../.."), Err(GlobError::Outside));
+        // A link out of the project is listed, never walked into.
+        std::os::unix::fs::symlink(dir.path(), root.join("cookbooks/out")).unwrap();
+        assert_eq!(g("cookbooks/out/*"), Ok(vec![]));
+        assert_eq!(g("cookbooks/*/my project"), Ok(vec![]));
+        assert_eq!(
+            g("cookbooks/*"),
+            Ok(vec![
+                "cookbooks/a".into(),
+                "cookbooks/b".into(),
+                "cookbooks/out".into()
+            ])
+        );
     }
 }

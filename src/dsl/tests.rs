@@ -585,3 +585,9 @@ show opts, Array(nil), Array(%w(a)), String(:s)
         ]
     );
 }
+
+#[test]
+fn next_leaves_its_block_and_nothing_else() {
+    let source = "group :x do\n  next if ENV['SET']\n  cookbook 'skipped'\nend\ncookbook 'kept'\n";
+    assert_eq!(calls(source), [r#"cookbook("kept")"#]);
+}
