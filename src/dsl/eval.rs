@@ -27,6 +27,9 @@ const MAX_DEPTH: usize = 200;
 /// files stay readable).
 const MAX_STEPS: u64 = 1_000_000;
 const STEPS_PER_BYTE: u64 = 16;
+/// Bytes of arrays, hashes and strings a file may build in all (guards
+/// against values that double in size on every line).
+const MAX_BUILT: usize = 64 << 20;
 
 /// What the subset contains, appended to every "not supported" message.
 const SUPPORTED: &str = "larder reads this file without running it and understands only \
@@ -147,6 +150,7 @@ pub(super) fn evaluate<H: Handler>(
         depth: 0,
         steps: 0,
         max_steps: MAX_STEPS.saturating_add(STEPS_PER_BYTE.saturating_mul(source.len() as u64)),
+        built: 0,
     };
     match evaluator.eval(&result.node()) {
         Ok(_) => Ok(()),
@@ -183,6 +187,8 @@ struct Evaluator<'a, 'pr, H: Handler> {
     depth: usize,
     steps: u64,
     max_steps: u64,
+    /// Bytes of values built so far (see [`MAX_BUILT`]).
+    built: usize,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -264,6 +270,20 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
             return Err(self.fatal(location, "this string is too long (over 16 MiB)"));
         }
         Ok(Value::String(s))
+    }
+
+    /// Counts a newly built value against [`MAX_BUILT`].
+    fn built(&mut self, location: &Location<'_>, value: Value) -> Eval<Value, H::Error> {
+        let room = MAX_BUILT.saturating_sub(self.built);
+        let weight = value.weight(room);
+        if weight > room {
+            return Err(self.fatal(
+                location,
+                "this file builds too much data to be a configuration file (over 64 MiB)",
+            ));
+        }
+        self.built += weight;
+        Ok(value)
     }
 
     fn eval(&mut self, node: &Node<'pr>) -> Eval<Value, H::Error> {
@@ -382,13 +402,15 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
                     items.push(self.eval(&element)?);
                 }
             }
-            return Ok(Value::Array(items));
+            return self.built(&location, Value::Array(items));
         }
         if let Some(n) = node.as_hash_node() {
-            return Ok(Value::Hash(self.eval_hash(&n.elements())?));
+            let hash = Value::Hash(self.eval_hash(&n.elements())?);
+            return self.built(&location, hash);
         }
         if let Some(n) = node.as_keyword_hash_node() {
-            return Ok(Value::Hash(self.eval_hash(&n.elements())?));
+            let hash = Value::Hash(self.eval_hash(&n.elements())?);
+            return self.built(&location, hash);
         }
         if let Some(n) = node.as_if_node() {
             return if self.eval(&n.predicate())?.is_truthy() {
@@ -871,11 +893,16 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
             return Ok(Value::Nil);
         }
         if let Some(block) = self.block_of(call)? {
-            return self.block_method(call, &block, value, &name, &location);
+            let result = self.block_method(call, &block, value, &name, &location)?;
+            return match name.as_str() {
+                "each" | "each_pair" | "each_with_index" => Ok(result),
+                _ => self.built(&location, result),
+            };
         }
         let (args, options) = self.eval_arguments(call)?;
         let args = with_options(args, options);
-        self.value_method(value, &name, &args, &location)
+        let result = self.value_method(value, &name, &args, &location)?;
+        self.built(&location, result)
     }
 
     /// Methods on ENV, File, IO, Dir and Encoding.
@@ -1639,6 +1666,10 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
     ) -> Eval<Value, H::Error> {
         let (args, options) = self.eval_arguments(call)?;
         let args = with_options(args, options);
+        let args = match self.built(location, Value::Array(args))? {
+            Value::Array(args) => args,
+            _ => Vec::new(),
+        };
         let slot = match &target {
             Target::Local(n) => self.locals.entry(n.clone()).or_insert(Value::Nil),
             Target::Constant(n) => self.constants.entry(n.clone()).or_insert(Value::Nil),

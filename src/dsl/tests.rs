@@ -591,3 +591,13 @@ fn next_leaves_its_block_and_nothing_else() {
     let source = "group :x do\n  next if ENV['SET']\n  cookbook 'skipped'\nend\ncookbook 'kept'\n";
     assert_eq!(calls(source), [r#"cookbook("kept")"#]);
 }
+
+#[test]
+fn values_that_double_on_every_line_are_stopped() {
+    let arrays = format!("a = ['x']\n{}", "a = [a, a]\n".repeat(40));
+    assert!(error(&arrays).message.contains("builds too much data"));
+    let hashes = format!("h = {{}}\n{}", "h = { l: h, r: h }\n".repeat(40));
+    assert!(error(&hashes).message.contains("builds too much data"));
+    let pushes = format!("a = ['x']\n{}", "a << a.dup\n".repeat(40));
+    assert!(error(&pushes).message.contains("builds too much data"));
+}

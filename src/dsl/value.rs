@@ -62,6 +62,37 @@ impl Value {
         }
     }
 
+    /// About how many bytes the value holds in memory, counted up to a
+    /// little past `limit` (so weighing a huge value stays cheap).
+    pub fn weight(&self, limit: usize) -> usize {
+        const NODE: usize = std::mem::size_of::<Value>();
+        match self {
+            Value::String(s) | Value::Symbol(s) => NODE + s.len(),
+            Value::Array(items) => {
+                let mut total = NODE;
+                for item in items {
+                    total += item.weight(limit.saturating_sub(total));
+                    if total > limit {
+                        break;
+                    }
+                }
+                total
+            }
+            Value::Hash(entries) => {
+                let mut total = NODE;
+                for (k, v) in entries {
+                    total += k.weight(limit.saturating_sub(total));
+                    total += v.weight(limit.saturating_sub(total));
+                    if total > limit {
+                        break;
+                    }
+                }
+                total
+            }
+            _ => NODE,
+        }
+    }
+
     /// The value for `key` in a hash.
     pub fn hash_get(&self, key: &Value) -> Option<&Value> {
         match self {
