@@ -18,7 +18,7 @@ pub struct Args {
     pub berksfile: PathBuf,
     /// Read this cookbook's metadata instead: a cookbook directory, a
     /// metadata.rb or a metadata.json.
-    #[arg(long, value_name = "DIR_OR_FILE")]
+    #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "berksfile")]
     pub metadata: Option<PathBuf>,
 }
 
