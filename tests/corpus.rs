@@ -159,13 +159,75 @@ fn layout(corpus: &Path, row: &Row, root: &Path) -> PathBuf {
     path
 }
 
+/// Why a file was refused, in words both evaluators use.
+fn refusal_kind(message: &str) -> &'static str {
+    if message.contains("syntax error") || message.contains("SyntaxError") {
+        "syntax"
+    } else if message.contains("Berkshelf 2 syntax") {
+        "berkshelf 2"
+    } else if message.contains("does not name its cookbook")
+        || message.contains("`name' attribute is required")
+    {
+        "no name"
+    } else {
+        "other"
+    }
+}
+
+/// Reads the file at `path` (a Berksfile, or the metadata.rb of the
+/// cookbook in its directory) with larder and with the Ruby stand-in.
+/// `Ok(true)` when both read it alike, `Ok(false)` when both refuse it for
+/// the same reason, `Err` with the difference otherwise.
+fn compare(path: &Path, berksfile: bool) -> Result<bool, String> {
+    let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ruby/berks_standin.rb");
+    let dir = path.parent().expect("the file's directory").to_path_buf();
+    let mut larder = Command::new(env!("CARGO_BIN_EXE_larder"));
+    larder.args(["manifest", "--format", "json"]);
+    if berksfile {
+        larder.arg("--berksfile").arg(path);
+    } else {
+        larder.arg("--metadata").arg(&dir);
+    }
+    let mut ruby = Command::new("ruby");
+    ruby.arg(&standin)
+        .arg(if berksfile { "berksfile" } else { "metadata" })
+        .arg(path);
+    match (reading(run(larder, &dir)), reading(run(ruby, &dir))) {
+        (Reading::Read(ours), Reading::Read(theirs)) => {
+            let (ours, theirs) = (comparable(&ours, berksfile), comparable(&theirs, berksfile));
+            if ours == theirs {
+                Ok(true)
+            } else {
+                Err(format!("larder read\n{ours:#}\nRuby read\n{theirs:#}"))
+            }
+        }
+        (Reading::Refused(ours), Reading::Refused(theirs)) => {
+            let shown = path.display().to_string();
+            if refusal_kind(&ours) != refusal_kind(&theirs) {
+                Err(format!(
+                    "both refuse it, for different reasons:\nlarder: {ours}\nRuby: {theirs}"
+                ))
+            } else if !ours.contains(&shown) && !ours.contains("Berksfile") {
+                Err(format!("larder's refusal does not name the file:\n{ours}"))
+            } else {
+                Ok(false)
+            }
+        }
+        (Reading::Refused(ours), Reading::Read(_)) => {
+            Err(format!("Ruby reads it, larder refuses:\n{ours}"))
+        }
+        (Reading::Read(ours), Reading::Refused(theirs)) => Err(format!(
+            "Ruby refuses it ({theirs}), larder reads\n{ours:#}"
+        )),
+    }
+}
+
 #[test]
 fn larder_reads_every_corpus_file_as_ruby_does() {
     require_ruby();
     let Some(corpus) = common::shared_data("corpus") else {
         return;
     };
-    let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ruby/berks_standin.rb");
     let mut disagreements = Vec::new();
     let (mut read, mut refused) = (0, 0);
     let rows = rows(&corpus);
@@ -173,55 +235,10 @@ fn larder_reads_every_corpus_file_as_ruby_does() {
         let temp = tempfile::tempdir().expect("a temporary directory");
         let root = temp.path().join("corpus project");
         let path = layout(&corpus, row, &root);
-        let dir = path.parent().expect("the file's directory").to_path_buf();
-        let berksfile = row.file.starts_with("berksfiles/");
-        let kind = if berksfile { "berksfile" } else { "metadata" };
-
-        let mut larder = Command::new(env!("CARGO_BIN_EXE_larder"));
-        larder.args(["manifest", "--format", "json"]);
-        if berksfile {
-            larder.arg("--berksfile").arg(&path);
-        } else {
-            larder.arg("--metadata").arg(&dir);
-        }
-        let mut ruby = Command::new("ruby");
-        ruby.arg(&standin).arg(kind).arg(&path);
-
-        match (reading(run(larder, &dir)), reading(run(ruby, &dir))) {
-            (Reading::Read(ours), Reading::Read(theirs)) => {
-                let (ours, theirs) = (comparable(&ours, berksfile), comparable(&theirs, berksfile));
-                if ours == theirs {
-                    read += 1;
-                } else {
-                    disagreements.push(format!(
-                        "{}: larder read\n{ours:#}\nRuby read\n{theirs:#}",
-                        row.file
-                    ));
-                }
-            }
-            (Reading::Refused(ours), Reading::Refused(_)) => {
-                // A refusal names the file and says what to write instead.
-                if ours.contains(&path.display().to_string()) || ours.contains("Berksfile") {
-                    refused += 1;
-                } else {
-                    disagreements.push(format!(
-                        "{}: larder's refusal does not name the file:\n{ours}",
-                        row.file
-                    ));
-                }
-            }
-            (Reading::Refused(ours), Reading::Read(_)) => {
-                disagreements.push(format!(
-                    "{}: Ruby reads it, larder refuses:\n{ours}",
-                    row.file
-                ));
-            }
-            (Reading::Read(ours), Reading::Refused(theirs)) => {
-                disagreements.push(format!(
-                    "{}: Ruby refuses it ({theirs}), larder reads\n{ours:#}",
-                    row.file
-                ));
-            }
+        match compare(&path, row.file.starts_with("berksfiles/")) {
+            Ok(true) => read += 1,
+            Ok(false) => refused += 1,
+            Err(difference) => disagreements.push(format!("{}: {difference}", row.file)),
         }
     }
     assert!(
@@ -239,4 +256,65 @@ fn larder_reads_every_corpus_file_as_ruby_does() {
         "only {read} of {} files were read",
         rows.len()
     );
+}
+
+/// Copies a directory tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create a directory");
+    for entry in std::fs::read_dir(from).expect("read a fixture directory") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a fixture file");
+        }
+    }
+}
+
+/// The repository's own files in the dialect (helpers, constants, globs,
+/// case, defined?), and files both must refuse, read by both evaluators.
+#[test]
+fn larder_reads_the_dialect_fixtures_as_ruby_does() {
+    require_ruby();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dialect");
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let root = temp.path().join("dialect fixtures é");
+    copy_tree(&fixtures, &root);
+    let refusals = [
+        ("refused/site/Berksfile", "site :opscode\nmetadata\n"),
+        (
+            "refused/nameless/metadata.rb",
+            "version '1.0.0'\ndepends 'apt'\n",
+        ),
+        (
+            "refused/platform/metadata.rb",
+            "name 'p'\ndepends 'windows' if platform?('windows')\n",
+        ),
+    ];
+    for (file, text) in refusals {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().expect("a directory")).expect("create a directory");
+        std::fs::write(&path, text).expect("write a refused file");
+    }
+    let expected = [
+        ("helpers/Berksfile", true, true),
+        ("site-cookbooks/Berksfile", true, true),
+        ("metadata/metadata.rb", false, true),
+        ("refused/site/Berksfile", true, false),
+        ("refused/nameless/metadata.rb", false, false),
+        ("refused/platform/metadata.rb", false, false),
+    ];
+    let mut disagreements = Vec::new();
+    for (file, berksfile, read) in expected {
+        match compare(&root.join(file), berksfile) {
+            Ok(outcome) if outcome == read => {}
+            Ok(outcome) => disagreements.push(format!(
+                "{file}: both {}",
+                if outcome { "read it" } else { "refuse it" }
+            )),
+            Err(difference) => disagreements.push(format!("{file}: {difference}")),
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n\n"));
 }
