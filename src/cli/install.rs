@@ -160,11 +160,14 @@ fn berksfile(project: &ProjectArgs) -> Result<(PathBuf, GroupFilter), Failure> {
 }
 
 /// The project's Berksfile and a lock that agrees with it (exit 140 without
-/// a lock, 144 when it is out of sync).
-pub fn locked(project: &ProjectArgs) -> Result<Locked, Failure> {
+/// a lock, 144 when it is out of sync). The Berksfile's warnings are
+/// printed either way.
+pub fn locked(project: &ProjectArgs, output: &Output) -> Result<Locked, Failure> {
     let (berksfile, filter) = berksfile(project)?;
     let store = Store::open()?;
-    Ok(Locked::read(&berksfile, &filter, &store)?)
+    Ok(Locked::read(&berksfile, &filter, &store, &|w| {
+        output.warning(w)
+    })?)
 }
 
 fn run(

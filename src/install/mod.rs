@@ -208,13 +208,16 @@ impl Locked {
     /// leaves the lock trusted), as install would write them.
     ///
     /// Git dependencies are read at their locked revisions from `store`,
-    /// never from the network.
+    /// never from the network. The Berksfile's warnings go to `on_warning`
+    /// as soon as it is read.
     pub fn read(
         berksfile: &Path,
         filter: &GroupFilter,
         store: &Store,
+        on_warning: &dyn Fn(&str),
     ) -> Result<Locked, InstallError> {
         let manifest = Manifest::load(berksfile)?;
+        manifest.warnings.iter().for_each(|w| on_warning(w));
         let (larder_path, berks_path) = lock_paths(berksfile);
         let (lock, _) = read_lock(berksfile)?;
         let Some(lock) = lock else {
