@@ -4,9 +4,11 @@
 //!
 //! Differences from Berkshelf worth knowing: nested `group` blocks add up
 //! (Berkshelf keeps only the innermost), `metadata` inside a `group` block
-//! joins that group, and unknown `cookbook` options are reported as warnings
-//! instead of being silently ignored.
+//! joins that group, unknown `cookbook` options are reported as warnings
+//! instead of being silently ignored, and `extension` lines are ignored with
+//! a warning (larder needs no extensions).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::dsl::{self, Call, Diagnostic, EnvLookup, Handler, Reply, Site, Value};
@@ -221,6 +223,7 @@ impl Manifest {
         let mut reader = Reader {
             dir,
             env,
+            positions: HashMap::new(),
             manifest: Manifest {
                 path: path.to_path_buf(),
                 sources: Vec::new(),
@@ -273,7 +276,20 @@ impl Manifest {
 struct Reader<'e> {
     dir: PathBuf,
     env: EnvLookup<'e>,
+    /// Where each dependency sits in `manifest.dependencies`, by
+    /// [`dependency_key`], so that long Berksfiles are read in linear time.
+    positions: HashMap<String, usize>,
     manifest: Manifest,
+}
+
+/// What makes two dependencies the same entry: the cookbook name, or for a
+/// `metadata` line its directory.
+fn dependency_key(spec: &DependencySpec) -> String {
+    match (&spec.name, &spec.location) {
+        (Some(name), _) => name.clone(),
+        (None, Location::Path { path, .. }) => format!("\0metadata {}", path.display()),
+        (None, _) => "\0metadata".to_string(),
+    }
 }
 
 impl Handler for Reader<'_> {
@@ -288,12 +304,11 @@ impl Handler for Reader<'_> {
             "group" => return group(&call).map(Reply::EvaluateBlock),
             "solver" => self.solver(&call)?,
             "extension" => {
-                return Err(call
-                    .site
-                    .error(
-                        "Berkshelf extensions are not supported yet; remove the `extension` line",
-                    )
-                    .into());
+                let name = call.args.first().map_or_else(String::new, Value::to_ruby_s);
+                self.warn(
+                    &call.site,
+                    format!("`extension '{name}'` ignored: larder needs no Berkshelf extensions"),
+                );
             }
             "site" | "chef_api" => {
                 return Err(call
@@ -678,14 +693,13 @@ impl Reader<'_> {
     /// Adds a dependency; the same cookbook again is an error unless the
     /// groups are disjoint, in which case the later one replaces it.
     fn add(&mut self, spec: DependencySpec, site: &Site, what: &str) -> Result<(), BerksfileError> {
-        let same = |other: &DependencySpec| match (&other.name, &spec.name) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => other.location == spec.location,
-            _ => false,
-        };
-        match self.manifest.dependencies.iter().position(same) {
-            None => self.manifest.dependencies.push(spec),
-            Some(index) => {
+        let key = dependency_key(&spec);
+        match self.positions.get(&key) {
+            None => {
+                self.positions.insert(key, self.manifest.dependencies.len());
+                self.manifest.dependencies.push(spec);
+            }
+            Some(&index) => {
                 let earlier = &self.manifest.dependencies[index];
                 if earlier.groups.iter().any(|g| spec.groups.contains(g)) {
                     return Err(BerksfileError::DuplicateDependency {
@@ -1120,7 +1134,6 @@ mod tests {
                 "source chef_server: 'https://chef.example/organizations/x'",
                 "Chef Server sources are not supported yet",
             ),
-            ("extension 'hg'", "extensions are not supported yet"),
             ("site :opscode", "Berkshelf 2 syntax"),
             ("chef_api :config", "Berkshelf 2 syntax"),
             (
@@ -1145,6 +1158,34 @@ mod tests {
             assert!(shown.starts_with("/work/app/Berksfile:2:1: "), "{shown}");
             assert!(shown.contains(message), "{source}: {shown}");
         }
+    }
+
+    #[test]
+    fn the_dialect_of_real_berksfiles() {
+        let m = manifest(
+            "source 'https://supermarket.chef.io/'\n\
+             extension 'halite'\n\
+             Encoding.default_external = Encoding::UTF_8\n\
+             def fixture(name)\n  cookbook \"x_#{name}\", path: \"test/fixtures/cookbooks/#{name}\"\nend\n\
+             group :integration do\n  fixture 'a'\nend\n\
+             cookbook 'poise', gem: 'poise'\n",
+        );
+        assert_eq!(m.warnings.len(), 2, "{:?}", m.warnings);
+        assert!(m.warnings[0].starts_with("/work/app/Berksfile:2: `extension 'halite'` ignored: larder needs no Berkshelf extensions"));
+        assert!(m.warnings[1].contains("cookbook 'poise': unknown option `gem` ignored"));
+        assert_eq!(
+            m.dependencies[0],
+            dep(
+                "x_a",
+                ">= 0.0.0",
+                Location::Path {
+                    path: PathBuf::from("/work/app/test/fixtures/cookbooks/a"),
+                    metadata: false
+                },
+                &["integration"],
+                5
+            )
+        );
     }
 
     #[test]

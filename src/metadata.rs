@@ -2,6 +2,7 @@
 //! `metadata.rb` evaluated with [`crate::dsl`] (never executed), and written
 //! back as Chef's `metadata.json` for vendored cookbooks.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::dsl::{self, Call, Diagnostic, Handler, Reply, Site, Value};
 use crate::version::{Constraint, Version};
 
-/// The methods metadata.rb may call (anything else is a warning).
-const METHODS: [&str; 21] = [
+/// The methods metadata.rb may call; anything else is an error, so that no
+/// dependency can vanish behind a call larder does not understand.
+const METHODS: [&str; 24] = [
     "name",
     "version",
     "depends",
@@ -37,6 +39,23 @@ const METHODS: [&str; 21] = [
     "recommends",
     "suggests",
     "attribute",
+    "grouping",
+    "conflicts",
+    "replaces",
+];
+
+/// Methods of a Chef run that metadata.rb cannot answer: it is read without
+/// a node, by Chef and Berkshelf as by larder.
+const NODE_METHODS: [&str; 9] = [
+    "platform?",
+    "platform_family?",
+    "node",
+    "windows?",
+    "linux?",
+    "macos?",
+    "value_for_platform",
+    "value_for_platform_family",
+    "run_context",
 ];
 
 /// A cookbook's metadata. Defaults are Chef's (see `to_json_pretty`).
@@ -245,6 +264,7 @@ impl Metadata {
             name: None,
             metadata: Metadata::new(String::new()),
             dependency_sites: Vec::new(),
+            positions: Positions::default(),
         };
         dsl::evaluate(path, source, &dsl::process_env, &mut reader, ())?;
         let Some(name) = reader.name else {
@@ -322,6 +342,33 @@ struct RbReader {
     metadata: Metadata,
     /// Where each `depends` was written, to report a self-dependency.
     dependency_sites: Vec<(String, Site)>,
+    positions: Positions,
+}
+
+/// Where each name sits in the metadata's ordered lists, so that a file
+/// with tens of thousands of `depends` lines is read in linear time.
+#[derive(Default)]
+struct Positions {
+    dependencies: HashMap<String, usize>,
+    platforms: HashMap<String, usize>,
+    providing: HashMap<String, usize>,
+    recipes: HashMap<String, usize>,
+}
+
+/// [`insert`] with an index of the keys' positions.
+fn insert_indexed<V>(
+    pairs: &mut Vec<(String, V)>,
+    index: &mut HashMap<String, usize>,
+    key: String,
+    value: V,
+) {
+    match index.get(&key) {
+        Some(&i) => pairs[i].1 = value,
+        None => {
+            index.insert(key.clone(), pairs.len());
+            pairs.push((key, value));
+        }
+    }
 }
 
 /// The strings among `args`, or a diagnostic saying what `method` takes.
@@ -380,6 +427,7 @@ impl Handler for RbReader {
 
     fn call(&mut self, call: Call<'_, ()>) -> Result<Reply<()>, MetadataError> {
         let m = &mut self.metadata;
+        let at = &mut self.positions;
         let value = match call.name {
             "name" => {
                 let mut name = self.name.clone().unwrap_or_default();
@@ -416,14 +464,20 @@ impl Handler for RbReader {
                 }
                 let constraint = Constraint::parse(constraint.as_deref().unwrap_or(""))
                     .map_err(|e| call.site.error(format!("`depends '{name}'`: {e}")))?;
-                insert(&mut m.dependencies, name.clone(), constraint);
+                insert_indexed(
+                    &mut m.dependencies,
+                    &mut at.dependencies,
+                    name.clone(),
+                    constraint,
+                );
                 self.dependency_sites.push((name, call.site.clone()));
                 Value::Nil
             }
             "supports" => {
                 let (platform, constraint) = RbReader::name_and_constraint(&call)?;
-                insert(
+                insert_indexed(
                     &mut m.platforms,
+                    &mut at.platforms,
                     platform,
                     platform_constraint(constraint.as_deref().unwrap_or("")),
                 );
@@ -431,8 +485,9 @@ impl Handler for RbReader {
             }
             "provides" => {
                 let (name, constraint) = RbReader::name_and_constraint(&call)?;
-                insert(
+                insert_indexed(
                     &mut m.providing,
+                    &mut at.providing,
                     name,
                     platform_constraint(constraint.as_deref().unwrap_or("")),
                 );
@@ -440,10 +495,15 @@ impl Handler for RbReader {
             }
             "recipe" => {
                 match strings(&call, "a recipe name and a description")?.as_slice() {
-                    [name, description] => {
-                        insert(&mut m.recipes, name.clone(), description.clone())
+                    [name, description] => insert_indexed(
+                        &mut m.recipes,
+                        &mut at.recipes,
+                        name.clone(),
+                        description.clone(),
+                    ),
+                    [name] => {
+                        insert_indexed(&mut m.recipes, &mut at.recipes, name.clone(), String::new())
                     }
-                    [name] => insert(&mut m.recipes, name.clone(), String::new()),
                     _ => {
                         return Err(call
                             .site
@@ -492,7 +552,7 @@ impl Handler for RbReader {
                 };
                 Value::Nil
             }
-            "recommends" | "suggests" | "attribute" => {
+            "recommends" | "suggests" | "attribute" | "grouping" | "conflicts" | "replaces" => {
                 m.warnings.push(format!(
                     "{}: `{}` was removed from Chef and is ignored",
                     call.site.short(),
@@ -500,12 +560,25 @@ impl Handler for RbReader {
                 ));
                 Value::Nil
             }
+            other if NODE_METHODS.contains(&other) => {
+                return Err(call
+                    .site
+                    .error(format!(
+                        "`{other}` has no answer here: metadata.rb is read without a node, \
+                         so its dependencies cannot depend on the platform; write the \
+                         `depends` line unconditionally and make the recipe decide"
+                    ))
+                    .into());
+            }
             other => {
-                m.warnings.push(format!(
-                    "{}: `{other}` is not a metadata method larder knows; ignored",
-                    call.site.short()
-                ));
-                Value::Nil
+                return Err(call
+                    .site
+                    .error(format!(
+                        "`{other}` is not a metadata.rb method larder knows, and larder does \
+                         not skip what it cannot read; remove the call, or use one of {}",
+                        METHODS[..18].join(", ")
+                    ))
+                    .into());
             }
         };
         Ok(Reply::Value(value))
@@ -765,7 +838,7 @@ grouping 'mysql', title: 'MySQL'
             m.warnings[0]
                 .ends_with("metadata.rb:28: `attribute` was removed from Chef and is ignored")
         );
-        assert!(m.warnings[1].contains(":29: `grouping` is not a metadata method"));
+        assert!(m.warnings[1].contains(":29: `grouping` was removed from Chef and is ignored"));
     }
 
     #[test]
@@ -896,6 +969,70 @@ grouping 'mysql', title: 'MySQL'
         );
         let e = err(&[("metadata.rb", "name 'a'\ndepends 'b',\n")]);
         assert!(e.to_string().contains("syntax error"), "{e}");
+    }
+
+    #[test]
+    fn nothing_is_dropped_silently() {
+        let e = err(&[(
+            "metadata.rb",
+            "name 'a'\ndepends 'apt'\ndepends 'windows' if platform?('windows')\n",
+        )]);
+        let shown = e.to_string();
+        assert!(
+            shown.contains("metadata.rb:3:22: `platform?` has no answer here"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("write the `depends` line unconditionally"),
+            "{shown}"
+        );
+        assert_eq!(e.exit_code(), 107);
+        let e = err(&[("metadata.rb", "name 'a'\n  dependz 'apt'\n")]);
+        let shown = e.to_string();
+        assert!(
+            shown.contains("metadata.rb:2:3: `dependz` is not a metadata.rb method"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("use one of name, version, depends"),
+            "{shown}"
+        );
+        let e = err(&[(
+            "metadata.rb",
+            "name 'a'\ndepends 'x' if node['platform'] == 'windows'\n",
+        )]);
+        assert!(e.to_string().contains("`node` has no answer here"), "{e}");
+    }
+
+    #[test]
+    fn the_dialect_of_real_metadata() {
+        let rb = r#"
+name 'app'
+unless defined?(Ridley::Chef::Cookbook::Metadata)
+  source_url 'https://example.com/app'
+end
+DEPS = { 'apt' => '~> 7.0', 'yum' => nil }.freeze
+def dep(name, constraint = nil)
+  constraint ? depends(name, constraint) : depends(name)
+end
+DEPS.each { |n, c| dep n, c }
+version File.exist?(File.join(__dir__, 'VERSION')) ? IO.read(File.join(__dir__, 'VERSION')).strip : '0.1.0'
+"#;
+        let m = ok(&[("metadata.rb", rb), ("VERSION", "1.4.0\n")]);
+        assert_eq!(m.source_url, "https://example.com/app");
+        assert_eq!(m.raw_version, "1.4.0");
+        assert_eq!(
+            m.dependencies,
+            [
+                ("apt".to_string(), c("~> 7.0")),
+                ("yum".to_string(), Constraint::any())
+            ]
+        );
+        let e = err(&[(
+            "metadata.rb",
+            "name 'a'\nlong_description IO.read('../../etc/passwd')\n",
+        )]);
+        assert!(e.to_string().contains("may only look inside"), "{e}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let project = locked(&args.project)?;
+    let project = locked(&args.project, output)?;
     let mut environment = read_environment(&args.file)?;
     let pins: Map<String, Value> = project
         .lock

@@ -8,7 +8,7 @@ use crate::graph::Graph;
 pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let project = locked(&args.project)?;
+    let project = locked(&args.project, output)?;
     project.cookbook(&args.name)?;
     let contingent = Graph::new(&project.lock).contingent(&args.name);
     if output.is_json() {

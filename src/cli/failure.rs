@@ -92,6 +92,12 @@ impl From<crate::berksfile::BerksfileError> for Failure {
     }
 }
 
+impl From<crate::metadata::MetadataError> for Failure {
+    fn from(err: crate::metadata::MetadataError) -> Self {
+        Failure::new(code_of(err.exit_code()), "metadata", err.to_string())
+    }
+}
+
 impl From<crate::config::ConfigError> for Failure {
     fn from(err: crate::config::ConfigError) -> Self {
         Failure::new(code_of(err.exit_code()), "config", err.to_string())

@@ -9,7 +9,7 @@ use crate::metadata::Metadata;
 pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let (_, _, path) = installed_path(&args.project, &args.name)?;
+    let (_, _, path) = installed_path(&args.project, &args.name, output)?;
     let metadata = Metadata::load(&path).map_err(|e| {
         Failure::new(
             super::failure::code_of(e.exit_code()),

@@ -160,11 +160,14 @@ fn berksfile(project: &ProjectArgs) -> Result<(PathBuf, GroupFilter), Failure> {
 }
 
 /// The project's Berksfile and a lock that agrees with it (exit 140 without
-/// a lock, 144 when it is out of sync).
-pub fn locked(project: &ProjectArgs) -> Result<Locked, Failure> {
+/// a lock, 144 when it is out of sync). The Berksfile's warnings are
+/// printed either way.
+pub fn locked(project: &ProjectArgs, output: &Output) -> Result<Locked, Failure> {
     let (berksfile, filter) = berksfile(project)?;
     let store = Store::open()?;
-    Ok(Locked::read(&berksfile, &filter, &store)?)
+    Ok(Locked::read(&berksfile, &filter, &store, &|w| {
+        output.warning(w)
+    })?)
 }
 
 fn run(
@@ -192,20 +195,26 @@ pub fn install_project(
     let store = Store::open()?;
     output.status("Resolving cookbook dependencies...");
     let progress = output.progress();
-    let outcome = install::install(&request, &store, &|line| match &progress {
-        Some(bar) => {
-            bar.inc(1);
-            bar.set_message(line.to_string());
-        }
-        None => output.status(line),
-    });
+    let warn = |warning: &str| match &progress {
+        Some(bar) => bar.suspend(|| output.warning(warning)),
+        None => output.warning(warning),
+    };
+    let outcome = install::install(
+        &request,
+        &store,
+        &|line| match &progress {
+            Some(bar) => {
+                bar.inc(1);
+                bar.set_message(line.to_string());
+            }
+            None => output.status(line),
+        },
+        &warn,
+    );
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     let outcome = outcome?;
-    for warning in &outcome.warnings {
-        output.warning(warning);
-    }
     for note in &outcome.notes {
         output.detail(&format!("note: {note}"));
     }

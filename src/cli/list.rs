@@ -21,7 +21,7 @@ struct Listed<'a> {
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let project = locked(&args.project)?;
+    let project = locked(&args.project, output)?;
     let cookbooks: Vec<Listed> = project
         .lock
         .cookbooks

@@ -10,6 +10,7 @@ mod failure;
 mod info;
 mod install;
 mod list;
+mod manifest;
 mod outdated;
 mod output;
 pub mod package;
@@ -107,6 +108,9 @@ pub enum Command {
     Apply(apply::Args),
     /// The effective configuration and where each value came from.
     Config(config::Args),
+    /// How larder reads the Berksfile (or, with --metadata, a cookbook's
+    /// metadata), without resolving or touching the network.
+    Manifest(manifest::Args),
     /// Print larder's version.
     #[command(visible_alias = "ver")]
     Version,
@@ -149,6 +153,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Shelf(args) => shelf::run(args, &output),
         Command::Apply(args) => apply::run(args, &output),
         Command::Config(args) => config::run(args, &output),
+        Command::Manifest(args) => manifest::run(args, &output),
         Command::Version => version::run(&output),
         Command::Completions(args) => completions::run(args),
     };

@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let mut project = locked(&args.project)?;
+    let mut project = locked(&args.project, output)?;
     let unknown: Vec<String> = args
         .names
         .iter()

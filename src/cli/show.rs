@@ -7,7 +7,7 @@ use crate::cache::{CacheError, Store};
 pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let (name, version, path) = installed_path(&args.project, &args.name)?;
+    let (name, version, path) = installed_path(&args.project, &args.name, output)?;
     if output.is_json() {
         output.json(&serde_json::json!({"name": name, "version": version, "path": path}));
     } else {
@@ -21,8 +21,9 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
 pub fn installed_path(
     project: &ProjectArgs,
     name: &str,
+    output: &Output,
 ) -> Result<(String, String, std::path::PathBuf), Failure> {
-    let project = locked(project)?;
+    let project = locked(project, output)?;
     let cookbook = project.cookbook(name)?;
     let store = Store::open()?;
     let path = project.cookbook_path(&store, name, cookbook);

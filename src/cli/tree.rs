@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let project = locked(&args.project)?;
+    let project = locked(&args.project, output)?;
     let tree = Graph::new(&project.lock).tree();
     if output.is_json() {
         output.json(&serde_json::json!({ "dependencies": tree }));

@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let project = locked(&args.project)?;
+    let project = locked(&args.project, output)?;
     let store = Store::open()?;
     output.status(&format!(
         "Verifying ({}) cookbook(s)...",

@@ -42,11 +42,14 @@ impl From<GraphvizError> for Failure {
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let project = locked(&ProjectArgs {
-        berksfile: args.berksfile.clone(),
-        only: Vec::new(),
-        except: Vec::new(),
-    })?;
+    let project = locked(
+        &ProjectArgs {
+            berksfile: args.berksfile.clone(),
+            only: Vec::new(),
+            except: Vec::new(),
+        },
+        output,
+    )?;
     let format = args
         .graph_format
         .or_else(|| args.output.as_deref().and_then(GraphFormat::from_path))

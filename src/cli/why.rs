@@ -8,7 +8,7 @@ use crate::graph::{Graph, MAX_CHAINS};
 pub use super::install::CookbookArgs as Args;
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
-    let project = locked(&args.project)?;
+    let project = locked(&args.project, output)?;
     let cookbook = project.cookbook(&args.name)?;
     let found = Graph::new(&project.lock).chains(&args.name);
     if output.is_json() {

@@ -2,8 +2,10 @@
 //! offending source line, and what is wrong, printed compiler-style with a
 //! caret under the column.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A position in a file being evaluated, with the text of its line, so an
 /// error can be reported without going back to the source.
@@ -14,8 +16,9 @@ pub struct Site {
     pub line: usize,
     /// 1-based column, counted in characters.
     pub column: usize,
-    /// The whole source line (without its line ending).
-    pub source_line: String,
+    /// The whole source line (without its line ending), shared by every
+    /// site on that line.
+    pub source_line: Arc<str>,
 }
 
 impl Site {
@@ -25,7 +28,7 @@ impl Site {
             path: self.path.clone(),
             line: self.line,
             column: self.column,
-            source_line: self.source_line.clone(),
+            source_line: self.source_line.to_string(),
             message: message.into(),
         }
     }
@@ -75,6 +78,18 @@ pub(crate) struct SourceMap<'a> {
     source: &'a [u8],
     /// Byte offset at which each line starts.
     line_starts: Vec<usize>,
+    /// The last line asked about: its index and text, and the character
+    /// column of the last offset on it. Calls come in file order, so
+    /// columns are counted on from there instead of from the line's start
+    /// (a file with 50,000 calls on one line stays linear).
+    last: RefCell<Option<LastSite>>,
+}
+
+struct LastSite {
+    line: usize,
+    text: Arc<str>,
+    offset: usize,
+    column: usize,
 }
 
 impl<'a> SourceMap<'a> {
@@ -91,6 +106,7 @@ impl<'a> SourceMap<'a> {
             path,
             source,
             line_starts,
+            last: RefCell::new(None),
         }
     }
 
@@ -102,18 +118,37 @@ impl<'a> SourceMap<'a> {
             Err(i) => i.saturating_sub(1),
         };
         let start = self.line_starts.get(index).copied().unwrap_or(0);
-        let end = self.source[start..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(self.source.len(), |p| start + p);
-        let line_bytes = &self.source[start..end];
-        let line_bytes = line_bytes.strip_suffix(b"\r").unwrap_or(line_bytes);
-        let before = &self.source[start..offset.max(start)];
+        let mut last = self.last.borrow_mut();
+        let (text, from, column) = match last.as_ref() {
+            Some(l) if l.line == index && l.offset <= offset => {
+                (Arc::clone(&l.text), l.offset, l.column)
+            }
+            Some(l) if l.line == index => (Arc::clone(&l.text), start, 0),
+            _ => {
+                let end = self.source[start..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(self.source.len(), |p| start + p);
+                let line_bytes = &self.source[start..end];
+                let line_bytes = line_bytes.strip_suffix(b"\r").unwrap_or(line_bytes);
+                (Arc::from(String::from_utf8_lossy(line_bytes)), start, 0)
+            }
+        };
+        let column = column
+            + String::from_utf8_lossy(&self.source[from..offset.max(from)])
+                .chars()
+                .count();
+        *last = Some(LastSite {
+            line: index,
+            text: Arc::clone(&text),
+            offset,
+            column,
+        });
         Site {
             path: self.path.to_path_buf(),
             line: index + 1,
-            column: String::from_utf8_lossy(before).chars().count() + 1,
-            source_line: String::from_utf8_lossy(line_bytes).into_owned(),
+            column: column + 1,
+            source_line: text,
         }
     }
 }
@@ -127,8 +162,9 @@ mod tests {
         let map = SourceMap::new(Path::new("Berksfile"), "a\r\nbé x\n".as_bytes());
         let site = map.site(7);
         assert_eq!((site.line, site.column), (2, 4));
-        assert_eq!(site.source_line, "bé x");
-        assert_eq!(map.site(0).source_line, "a");
+        assert_eq!(&*site.source_line, "bé x");
+        assert_eq!(&*map.site(0).source_line, "a");
+        assert_eq!(map.site(6).column, 3);
         assert_eq!(map.site(10_000).line, 3);
     }
 

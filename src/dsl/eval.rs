@@ -1,29 +1,47 @@
 //! The evaluator: walks prism's tree and computes the safe subset of Ruby,
 //! handing DSL calls to the [`Handler`]. Everything outside the subset stops
 //! evaluation with a diagnostic; nothing is executed.
+//!
+//! Besides literals, locals and conditionals, the subset holds what real
+//! Berksfiles and metadata.rb files are written with: methods defined with
+//! `def` (positional, default and keyword parameters, `return`), constants
+//! assigned in the file, blocks for `each`/`map`/`select`/`each_with_object`
+//! and friends, `defined?`, and read-only `File`/`Dir` queries confined to
+//! the file's directory.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use ruby_prism::{BlockNode, CallNode, Location, Node, StatementsNode};
+use ruby_prism::{BlockNode, CallNode, DefNode, Location, Node, StatementsNode};
 
+use super::builtins::{self, MAX_STRING, MethodError};
 use super::diagnostic::SourceMap;
+use super::glob::{self, GlobError};
 use super::{Call, Diagnostic, EnvLookup, Handler, Reply, Value};
 
 /// Deepest nesting of expressions evaluated before giving up.
 const MAX_DEPTH: usize = 200;
-/// Evaluation steps allowed for one file (guards against nested loops).
+/// Evaluation steps allowed for one file, plus [`STEPS_PER_BYTE`] per byte
+/// of it (guards against nested loops and runaway recursion, while long
+/// files stay readable).
 const MAX_STEPS: u64 = 1_000_000;
-/// Longest string (and largest file read) allowed, in bytes.
-const MAX_STRING: usize = 16 << 20;
+const STEPS_PER_BYTE: u64 = 16;
+/// Bytes of arrays, hashes and strings a file may build in all (guards
+/// against values that double in size on every line).
+const MAX_BUILT: usize = 64 << 20;
 
 /// What the subset contains, appended to every "not supported" message.
 const SUPPORTED: &str = "larder reads this file without running it and understands only \
 strings (with #{} interpolation), symbols, integers, arrays, %w[], hashes, nil/true/false, \
-local variables, if/unless/elsif/else, the ternary, ==, !=, &&, ||, !, ENV['X'], ENV.fetch, \
-File.expand_path/join/dirname/basename/read/exist?, IO.read, __FILE__, __dir__, \
-array.each blocks, begin/rescue, and the file's own DSL methods";
+local variables, constants assigned in the file, methods defined with def, \
+if/unless/elsif/else, case/when, the ternary, ==, !=, &&, ||, !, defined?, ENV['X'], ENV.fetch, \
+File.expand_path/join/dirname/basename/read/exist?/directory?, IO.read, Dir.glob, Dir[], \
+__FILE__, __dir__, blocks for each/map/select/reject/each_with_object, common String, Array \
+and Hash methods, begin/rescue, and the file's own DSL methods";
+
+/// Constants the evaluator itself provides.
+const BUILTIN_CONSTANTS: &[&str] = &["ENV", "File", "IO", "Dir", "Encoding"];
 
 /// Kernel methods that run code, load code, touch the process or print;
 /// calling them is an error rather than a DSL call.
@@ -73,17 +91,26 @@ const FORBIDDEN: &[&str] = &[
     "instance_variable_set",
 ];
 
-/// Why evaluation stopped: a Ruby exception (which `rescue` may catch) or
-/// an error that ends evaluation of the file.
+/// Why evaluation stopped: a Ruby exception (which `rescue` may catch), an
+/// error that ends evaluation of the file, or a `return`/`next` on its way
+/// to the method or block it leaves.
 enum Stop<E> {
     Raise(Diagnostic),
     Fatal(E),
+    Return(Value),
+    Next(Value),
 }
 
 type Eval<T, E> = Result<T, Stop<E>>;
 
 /// Positional arguments and keyword options of a call.
 type Arguments = (Vec<Value>, Vec<(Value, Value)>);
+
+/// One parameter of a block: a name, or `(a, b)` taking an array apart.
+enum BlockParam {
+    Name(String),
+    Destructure(Vec<String>),
+}
 
 pub(super) fn evaluate<H: Handler>(
     path: &Path,
@@ -117,8 +144,13 @@ pub(super) fn evaluate<H: Handler>(
         handler,
         context,
         locals: HashMap::new(),
+        constants: HashMap::new(),
+        methods: HashMap::new(),
+        in_method: 0,
         depth: 0,
         steps: 0,
+        max_steps: MAX_STEPS.saturating_add(STEPS_PER_BYTE.saturating_mul(source.len() as u64)),
+        built: 0,
     };
     match evaluator.eval(&result.node()) {
         Ok(_) => Ok(()),
@@ -127,19 +159,36 @@ pub(super) fn evaluate<H: Handler>(
             diagnostic.message.push_str(" (the error was not rescued)");
             Err(diagnostic.into())
         }
+        // `return` outside a method is refused where it is written, and
+        // `next` ends the block it is in; one that gets here would end the
+        // file early and skip the rest of it, so it is an error.
+        Err(Stop::Return(_) | Stop::Next(_)) => Err(evaluator
+            .map
+            .site(0)
+            .error("`next` outside a block ends this file early; larder refuses to skip the rest of it")
+            .into()),
     }
 }
 
-struct Evaluator<'a, H: Handler> {
+struct Evaluator<'a, 'pr, H: Handler> {
     map: SourceMap<'a>,
     file: PathBuf,
+    /// The file's directory: relative paths resolve against it, and file
+    /// queries may not leave it.
     dir: PathBuf,
     env: EnvLookup<'a>,
     handler: &'a mut H,
     context: H::Context,
     locals: HashMap<String, Value>,
+    constants: HashMap<String, Value>,
+    methods: HashMap<String, DefNode<'pr>>,
+    /// How many user-defined methods are running (for `return`).
+    in_method: usize,
     depth: usize,
     steps: u64,
+    max_steps: u64,
+    /// Bytes of values built so far (see [`MAX_BUILT`]).
+    built: usize,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -149,7 +198,7 @@ fn text(bytes: &[u8]) -> String {
 /// What to call a construct outside the subset.
 fn describe(node: &Node<'_>) -> &'static str {
     match node {
-        Node::DefNode { .. } => "defining methods (`def`)",
+        Node::DefNode { .. } => "defining methods on an object (`def self.x` or `def obj.x`)",
         Node::ClassNode { .. } | Node::SingletonClassNode { .. } => "defining classes",
         Node::ModuleNode { .. } => "defining modules",
         Node::XStringNode { .. } | Node::InterpolatedXStringNode { .. } => {
@@ -165,14 +214,12 @@ fn describe(node: &Node<'_>) -> &'static str {
         Node::ClassVariableReadNode { .. } | Node::ClassVariableWriteNode { .. } => {
             "class variables"
         }
-        Node::ConstantWriteNode { .. } | Node::ConstantPathWriteNode { .. } => {
-            "assigning constants"
-        }
+        Node::ConstantPathWriteNode { .. } => "assigning constants inside other constants",
         Node::ConstantReadNode { .. } | Node::ConstantPathNode { .. } => {
-            "constants other than ENV, File and IO"
+            "constants other than ENV, File, IO, Dir and those assigned in the file"
         }
         Node::WhileNode { .. } | Node::UntilNode { .. } | Node::ForNode { .. } => {
-            "loops other than array.each"
+            "loops other than each, map and friends"
         }
         Node::LambdaNode { .. } => "lambdas",
         Node::FloatNode { .. } | Node::RationalNode { .. } | Node::ImaginaryNode { .. } => {
@@ -182,7 +229,7 @@ fn describe(node: &Node<'_>) -> &'static str {
             "regular expressions"
         }
         Node::RangeNode { .. } => "ranges",
-        Node::CaseNode { .. } | Node::CaseMatchNode { .. } => "case expressions",
+        Node::CaseMatchNode { .. } => "pattern matching (case ... in)",
         Node::SelfNode { .. } => "self",
         Node::YieldNode { .. } | Node::SuperNode { .. } | Node::ForwardingSuperNode { .. } => {
             "yield and super"
@@ -194,14 +241,14 @@ fn describe(node: &Node<'_>) -> &'static str {
         Node::BlockArgumentNode { .. } => "passing blocks with &",
         Node::MultiWriteNode { .. } => "multiple assignment",
         Node::LocalVariableOperatorWriteNode { .. } => "operator assignment (+= and friends)",
-        Node::ReturnNode { .. } | Node::BreakNode { .. } | Node::NextNode { .. } => {
-            "return, break and next"
-        }
+        Node::ReturnNode { .. } => "return outside a method",
+        Node::BreakNode { .. } => "break",
+        Node::NextNode { .. } => "next outside a block",
         _ => "this Ruby construct",
     }
 }
 
-impl<'a, H: Handler> Evaluator<'a, H> {
+impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
     fn site_at(&self, location: &Location<'_>) -> super::Site {
         self.map.site(location.start() as usize)
     }
@@ -225,12 +272,26 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         Ok(Value::String(s))
     }
 
-    fn eval(&mut self, node: &Node<'_>) -> Eval<Value, H::Error> {
+    /// Counts a newly built value against [`MAX_BUILT`].
+    fn built(&mut self, location: &Location<'_>, value: Value) -> Eval<Value, H::Error> {
+        let room = MAX_BUILT.saturating_sub(self.built);
+        let weight = value.weight(room);
+        if weight > room {
+            return Err(self.fatal(
+                location,
+                "this file builds too much data to be a configuration file (over 64 MiB)",
+            ));
+        }
+        self.built += weight;
+        Ok(value)
+    }
+
+    fn eval(&mut self, node: &Node<'pr>) -> Eval<Value, H::Error> {
         self.steps += 1;
-        if self.steps > MAX_STEPS {
+        if self.steps > self.max_steps {
             return Err(self.fatal(
                 &node.location(),
-                "this file does too much work to be a configuration file (over a million steps)",
+                "this file does too much work to be a configuration file",
             ));
         }
         if self.depth >= MAX_DEPTH {
@@ -242,7 +303,7 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         result
     }
 
-    fn eval_statements(&mut self, statements: &StatementsNode<'_>) -> Eval<Value, H::Error> {
+    fn eval_statements(&mut self, statements: &StatementsNode<'pr>) -> Eval<Value, H::Error> {
         let mut last = Value::Nil;
         for node in &statements.body() {
             last = self.eval(&node)?;
@@ -252,7 +313,7 @@ impl<'a, H: Handler> Evaluator<'a, H> {
 
     fn eval_optional_statements(
         &mut self,
-        statements: Option<StatementsNode<'_>>,
+        statements: Option<StatementsNode<'pr>>,
     ) -> Eval<Value, H::Error> {
         match statements {
             Some(statements) => self.eval_statements(&statements),
@@ -260,7 +321,25 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         }
     }
 
-    fn eval_node(&mut self, node: &Node<'_>) -> Eval<Value, H::Error> {
+    /// The value of `return x` / `next x`.
+    fn jump_value(
+        &mut self,
+        arguments: Option<ruby_prism::ArgumentsNode<'pr>>,
+    ) -> Eval<Value, H::Error> {
+        let Some(arguments) = arguments else {
+            return Ok(Value::Nil);
+        };
+        let mut values = Vec::new();
+        for argument in &arguments.arguments() {
+            values.push(self.eval(&argument)?);
+        }
+        Ok(match values.len() {
+            1 => values.pop().unwrap_or(Value::Nil),
+            _ => Value::Array(values),
+        })
+    }
+
+    fn eval_node(&mut self, node: &Node<'pr>) -> Eval<Value, H::Error> {
         let location = node.location();
         if let Some(n) = node.as_program_node() {
             return self.eval_statements(&n.statements());
@@ -288,6 +367,7 @@ impl<'a, H: Handler> Evaluator<'a, H> {
             let integer = n.value();
             let (negative, digits) = integer.to_u32_digits();
             let magnitude = match digits {
+                [] => Some(0),
                 [low] => Some(i64::from(*low)),
                 [low, high] => i64::try_from(u64::from(*low) | (u64::from(*high) << 32)).ok(),
                 _ => None,
@@ -316,15 +396,21 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         if let Some(n) = node.as_array_node() {
             let mut items = Vec::new();
             for element in &n.elements() {
-                items.push(self.eval(&element)?);
+                if let Some(splat) = element.as_splat_node() {
+                    items.extend(self.splat(&splat)?);
+                } else {
+                    items.push(self.eval(&element)?);
+                }
             }
-            return Ok(Value::Array(items));
+            return self.built(&location, Value::Array(items));
         }
         if let Some(n) = node.as_hash_node() {
-            return Ok(Value::Hash(self.eval_hash(&n.elements())?));
+            let hash = Value::Hash(self.eval_hash(&n.elements())?);
+            return self.built(&location, hash);
         }
         if let Some(n) = node.as_keyword_hash_node() {
-            return Ok(Value::Hash(self.eval_hash(&n.elements())?));
+            let hash = Value::Hash(self.eval_hash(&n.elements())?);
+            return self.built(&location, hash);
         }
         if let Some(n) = node.as_if_node() {
             return if self.eval(&n.predicate())?.is_truthy() {
@@ -382,9 +468,91 @@ impl<'a, H: Handler> Evaluator<'a, H> {
             self.locals.insert(name, value.clone());
             return Ok(value);
         }
+        if let Some(n) = node.as_local_variable_operator_write_node() {
+            let name = text(n.name().as_slice());
+            let operator = text(n.binary_operator().as_slice());
+            let operand = self.eval(&n.value())?;
+            let current = self.locals.get(&name).cloned().unwrap_or(Value::Nil);
+            let value = self.value_method(current, &operator, &[operand], &location)?;
+            self.locals.insert(name, value.clone());
+            return Ok(value);
+        }
         if let Some(n) = node.as_local_variable_read_node() {
             let name = text(n.name().as_slice());
             return Ok(self.locals.get(&name).cloned().unwrap_or(Value::Nil));
+        }
+        if let Some(n) = node.as_constant_write_node() {
+            let value = self.eval(&n.value())?;
+            self.constants
+                .insert(text(n.name().as_slice()), value.clone());
+            return Ok(value);
+        }
+        if let Some(n) = node.as_constant_or_write_node() {
+            let name = text(n.name().as_slice());
+            if let Some(current) = self.constants.get(&name).filter(|v| v.is_truthy()) {
+                return Ok(current.clone());
+            }
+            let value = self.eval(&n.value())?;
+            self.constants.insert(name, value.clone());
+            return Ok(value);
+        }
+        if let Some(n) = node.as_constant_read_node() {
+            let name = text(n.name().as_slice());
+            if let Some(value) = self.constants.get(&name) {
+                return Ok(value.clone());
+            }
+            if BUILTIN_CONSTANTS.contains(&name.as_str()) {
+                return Err(self.unsupported(&location, &format!("using `{name}` as a value")));
+            }
+            return Err(self.raise(
+                &location,
+                format!(
+                    "uninitialized constant {name}: larder knows only ENV, File, IO, Dir, \
+                     Encoding and the constants this file assigns"
+                ),
+            ));
+        }
+        if let Some(n) = node.as_constant_path_node() {
+            if let (Some(parent), Some(name)) = (n.parent(), n.name())
+                && parent
+                    .as_constant_read_node()
+                    .is_some_and(|p| p.name().as_slice() == b"Encoding")
+            {
+                // Encoding::UTF_8 and friends: only ever handed to
+                // Encoding.default_external=, which larder ignores.
+                return Ok(Value::String(text(name.as_slice()).replace('_', "-")));
+            }
+            let shown = String::from_utf8_lossy(location.as_slice()).into_owned();
+            return Err(self.raise(
+                &location,
+                format!(
+                    "uninitialized constant {shown}: larder does not load Ruby libraries; \
+                     write the value this file needs instead"
+                ),
+            ));
+        }
+        if let Some(n) = node.as_case_node() {
+            return self.eval_case(&n);
+        }
+        if let Some(n) = node.as_index_or_write_node() {
+            return self.index_or_write(&n);
+        }
+        if let Some(n) = node.as_def_node() {
+            return self.define(n);
+        }
+        if let Some(n) = node.as_defined_node() {
+            return self.defined(&n.value());
+        }
+        if let Some(n) = node.as_return_node() {
+            if self.in_method == 0 {
+                return Err(self.unsupported(&location, describe(node)));
+            }
+            let value = self.jump_value(n.arguments())?;
+            return Err(Stop::Return(value));
+        }
+        if let Some(n) = node.as_next_node() {
+            let value = self.jump_value(n.arguments())?;
+            return Err(Stop::Next(value));
         }
         if let Some(n) = node.as_begin_node() {
             let mut result = self.eval_optional_statements(n.statements());
@@ -424,7 +592,187 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         Err(self.unsupported(&location, describe(node)))
     }
 
-    fn interpolate(&mut self, parts: &ruby_prism::NodeList<'_>) -> Eval<String, H::Error> {
+    /// `case x when a, b then ... else ... end`, comparing values with `==`
+    /// (what `===` means for the values larder has); without `x`, the first
+    /// truthy `when`.
+    fn eval_case(&mut self, case: &ruby_prism::CaseNode<'pr>) -> Eval<Value, H::Error> {
+        let subject = match case.predicate() {
+            Some(predicate) => Some(self.eval(&predicate)?),
+            None => None,
+        };
+        for clause in &case.conditions() {
+            let Some(when) = clause.as_when_node() else {
+                return Err(self.unsupported(&clause.location(), describe(&clause)));
+            };
+            for condition in &when.conditions() {
+                let candidates = match condition.as_splat_node() {
+                    Some(splat) => self.splat(&splat)?,
+                    None => vec![self.eval(&condition)?],
+                };
+                let hit = candidates.iter().any(|c| match &subject {
+                    Some(subject) => c == subject,
+                    None => c.is_truthy(),
+                });
+                if hit {
+                    return self.eval_optional_statements(when.statements());
+                }
+            }
+        }
+        match case.else_clause() {
+            Some(otherwise) => self.eval_optional_statements(otherwise.statements()),
+            None => Ok(Value::Nil),
+        }
+    }
+
+    /// `hash[key] ||= value` on a local variable or a constant of the file.
+    fn index_or_write(
+        &mut self,
+        node: &ruby_prism::IndexOrWriteNode<'pr>,
+    ) -> Eval<Value, H::Error> {
+        let location = node.location();
+        let target = node
+            .receiver()
+            .and_then(|r| self.mutation_target(&r, "[]="));
+        let (Some(target), Some(arguments)) = (target, node.arguments()) else {
+            return Err(self.unsupported(&location, "`||=` on this kind of element"));
+        };
+        let mut keys = Vec::new();
+        for argument in &arguments.arguments() {
+            keys.push(self.eval(&argument)?);
+        }
+        let [key] = keys.as_slice() else {
+            return Err(self.unsupported(&location, "`||=` with several indexes"));
+        };
+        let current = match &target {
+            Target::Local(n) => self.locals.get(n),
+            Target::Constant(n) => self.constants.get(n),
+        };
+        let existing = match current {
+            Some(container @ Value::Hash(_)) => container.hash_get(key).cloned(),
+            _ => {
+                return Err(
+                    self.unsupported(&location, "`||=` on an element of anything but a hash")
+                );
+            }
+        };
+        if let Some(existing) = existing.filter(Value::is_truthy) {
+            return Ok(existing);
+        }
+        let value = self.eval(&node.value())?;
+        let slot = match &target {
+            Target::Local(n) => self.locals.get_mut(n),
+            Target::Constant(n) => self.constants.get_mut(n),
+        };
+        if let Some(Value::Hash(entries)) = slot {
+            builtins::hash_set(entries, key.clone(), value.clone());
+        }
+        Ok(value)
+    }
+
+    /// `def name(params) ... end`: remembered, run when called.
+    fn define(&mut self, def: DefNode<'pr>) -> Eval<Value, H::Error> {
+        if def.receiver().is_some() {
+            return Err(self.unsupported(&def.location(), describe(&def.as_node())));
+        }
+        if let Some(parameters) = def.parameters()
+            && (parameters.rest().is_some()
+                || !parameters.posts().is_empty()
+                || parameters.keyword_rest().is_some()
+                || parameters.block().is_some()
+                || parameters
+                    .requireds()
+                    .iter()
+                    .any(|r| r.as_required_parameter_node().is_none()))
+        {
+            return Err(self.unsupported(
+                &parameters.location(),
+                "these method parameters (write `name`, `name = default`, `key:` or `key: default`)",
+            ));
+        }
+        let name = text(def.name().as_slice());
+        self.methods.insert(name.clone(), def);
+        Ok(Value::Symbol(name))
+    }
+
+    /// `defined?(expr)`: what Ruby answers for what the evaluator knows,
+    /// nil for everything else.
+    fn defined(&mut self, node: &Node<'pr>) -> Eval<Value, H::Error> {
+        let answer = |s: &str| Ok(Value::String(s.to_string()));
+        if node.as_local_variable_read_node().is_some() {
+            return answer("local-variable");
+        }
+        if let Some(n) = node.as_constant_read_node() {
+            let name = text(n.name().as_slice());
+            return if self.constants.contains_key(&name)
+                || BUILTIN_CONSTANTS.contains(&name.as_str())
+            {
+                answer("constant")
+            } else {
+                Ok(Value::Nil)
+            };
+        }
+        if let Some(n) = node.as_call_node() {
+            let name = text(n.name().as_slice());
+            let Some(receiver) = n.receiver() else {
+                let known = self.methods.contains_key(&name)
+                    || self.handler.responds_to(&name)
+                    || matches!(name.as_str(), "__dir__" | "respond_to?" | "raise" | "fail");
+                return if known {
+                    answer("method")
+                } else {
+                    Ok(Value::Nil)
+                };
+            };
+            if let Some(constant) = receiver
+                .as_constant_read_node()
+                .filter(|c| !self.constants.contains_key(&text(c.name().as_slice())))
+            {
+                let known = match constant.name().as_slice() {
+                    b"File" => file_knows(&name),
+                    b"ENV" => matches!(
+                        name.as_str(),
+                        "[]" | "fetch" | "key?" | "has_key?" | "include?"
+                    ),
+                    b"IO" => name == "read",
+                    b"Dir" => matches!(name.as_str(), "glob" | "[]" | "exist?"),
+                    _ => false,
+                };
+                return if known {
+                    answer("method")
+                } else {
+                    Ok(Value::Nil)
+                };
+            }
+            return match self.eval(&receiver) {
+                Ok(_) if builtins::knows(&name) => answer("method"),
+                Ok(_) | Err(Stop::Raise(_)) => Ok(Value::Nil),
+                Err(other) => Err(other),
+            };
+        }
+        if node.as_self_node().is_some() {
+            return answer("self");
+        }
+        if node.as_local_variable_write_node().is_some()
+            || node.as_constant_write_node().is_some()
+            || node.as_local_variable_or_write_node().is_some()
+            || node.as_local_variable_operator_write_node().is_some()
+        {
+            return answer("assignment");
+        }
+        if node.as_constant_path_node().is_some()
+            || node.as_instance_variable_read_node().is_some()
+            || node.as_class_variable_read_node().is_some()
+            || node.as_global_variable_read_node().is_some()
+            || node.as_yield_node().is_some()
+            || node.as_super_node().is_some()
+            || node.as_forwarding_super_node().is_some()
+        {
+            return Ok(Value::Nil);
+        }
+        answer("expression")
+    }
+
+    fn interpolate(&mut self, parts: &ruby_prism::NodeList<'pr>) -> Eval<String, H::Error> {
         let mut out = String::new();
         for part in parts {
             if let Some(s) = part.as_string_node() {
@@ -444,10 +792,30 @@ impl<'a, H: Handler> Evaluator<'a, H> {
 
     fn eval_hash(
         &mut self,
-        elements: &ruby_prism::NodeList<'_>,
+        elements: &ruby_prism::NodeList<'pr>,
     ) -> Eval<Vec<(Value, Value)>, H::Error> {
         let mut entries = Vec::new();
         for element in elements {
+            if let Some(splat) = element.as_assoc_splat_node() {
+                let Some(value) = splat.value() else {
+                    return Err(self.unsupported(&element.location(), describe(&element)));
+                };
+                match self.eval(&value)? {
+                    Value::Hash(more) => {
+                        for (k, v) in more {
+                            builtins::hash_set(&mut entries, k, v);
+                        }
+                    }
+                    Value::Nil => {}
+                    other => {
+                        return Err(self.raise(
+                            &element.location(),
+                            format!("no implicit conversion of {} into Hash", other.type_name()),
+                        ));
+                    }
+                }
+                continue;
+            }
             let Some(assoc) = element.as_assoc_node() else {
                 return Err(self.unsupported(&element.location(), describe(&element)));
             };
@@ -458,14 +826,28 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         Ok(entries)
     }
 
+    /// The elements of `*array` in an argument list or array literal.
+    fn splat(&mut self, splat: &ruby_prism::SplatNode<'pr>) -> Eval<Vec<Value>, H::Error> {
+        let Some(expression) = splat.expression() else {
+            return Err(self.unsupported(&splat.location(), "anonymous splats"));
+        };
+        Ok(match self.eval(&expression)? {
+            Value::Array(items) => items,
+            Value::Nil => Vec::new(),
+            other => vec![other],
+        })
+    }
+
     /// Positional arguments and the trailing keyword hash of a call.
-    fn eval_arguments(&mut self, call: &CallNode<'_>) -> Eval<Arguments, H::Error> {
+    fn eval_arguments(&mut self, call: &CallNode<'pr>) -> Eval<Arguments, H::Error> {
         let mut args = Vec::new();
         let mut options = Vec::new();
         if let Some(arguments) = call.arguments() {
             for argument in &arguments.arguments() {
                 if let Some(keywords) = argument.as_keyword_hash_node() {
                     options.extend(self.eval_hash(&keywords.elements())?);
+                } else if let Some(splat) = argument.as_splat_node() {
+                    args.extend(self.splat(&splat)?);
                 } else {
                     args.push(self.eval(&argument)?);
                 }
@@ -474,7 +856,7 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         Ok((args, options))
     }
 
-    fn block_of<'n>(&self, call: &CallNode<'n>) -> Eval<Option<BlockNode<'n>>, H::Error> {
+    fn block_of(&self, call: &CallNode<'pr>) -> Eval<Option<BlockNode<'pr>>, H::Error> {
         match call.block() {
             None => Ok(None),
             Some(block) => match block.as_block_node() {
@@ -484,50 +866,87 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         }
     }
 
-    fn eval_block_body(&mut self, block: &BlockNode<'_>) -> Eval<Value, H::Error> {
+    fn eval_block_body(&mut self, block: &BlockNode<'pr>) -> Eval<Value, H::Error> {
         match block.body() {
             Some(body) => self.eval(&body),
             None => Ok(Value::Nil),
         }
     }
 
-    fn eval_call(&mut self, call: &CallNode<'_>) -> Eval<Value, H::Error> {
+    fn eval_call(&mut self, call: &CallNode<'pr>) -> Eval<Value, H::Error> {
         let name = text(call.name().as_slice());
         let location = call.message_loc().unwrap_or_else(|| call.location());
         let Some(receiver) = call.receiver() else {
             return self.call_function(call, &name, &location);
         };
         if let Some(constant) = receiver.as_constant_read_node() {
-            let (args, options) = self.eval_arguments(call)?;
-            let args = with_options(args, options);
-            return match constant.name().as_slice() {
-                b"ENV" => self.env_method(call, &name, &args, &location),
-                b"File" => self.file_method(&name, &args, &location),
-                b"IO" if name == "read" => self.read_file(&args, &location),
-                b"IO" => Err(self.unsupported(&location, &format!("IO.{name}"))),
-                _ => Err(self.unsupported(&receiver.location(), describe(&receiver))),
-            };
+            let constant_name = text(constant.name().as_slice());
+            if !self.constants.contains_key(&constant_name) {
+                return self.class_method(call, &constant_name, &name, &receiver, &location);
+            }
+        }
+        if let Some(target) = self.mutation_target(&receiver, &name) {
+            return self.mutate(call, target, &name, &location);
         }
         let value = self.eval(&receiver)?;
         if call.is_safe_navigation() && value == Value::Nil {
             return Ok(Value::Nil);
         }
-        if name == "each" {
-            return self.each(call, value, &location);
-        }
-        if self.block_of(call)?.is_some() {
-            return Err(self.unsupported(&location, &format!("passing a block to `{name}`")));
+        if let Some(block) = self.block_of(call)? {
+            let result = self.block_method(call, &block, value, &name, &location)?;
+            return match name.as_str() {
+                "each" | "each_pair" | "each_with_index" => Ok(result),
+                _ => self.built(&location, result),
+            };
         }
         let (args, options) = self.eval_arguments(call)?;
         let args = with_options(args, options);
-        self.value_method(value, &name, &args, &location)
+        let result = self.value_method(value, &name, &args, &location)?;
+        self.built(&location, result)
     }
 
-    /// A call without a receiver: a builtin, a forbidden Kernel method, or a
-    /// DSL method for the handler.
+    /// Methods on ENV, File, IO, Dir and Encoding.
+    fn class_method(
+        &mut self,
+        call: &CallNode<'pr>,
+        constant: &str,
+        name: &str,
+        receiver: &Node<'pr>,
+        location: &Location<'_>,
+    ) -> Eval<Value, H::Error> {
+        let block = self.block_of(call)?;
+        let (args, options) = self.eval_arguments(call)?;
+        let args = with_options(args, options);
+        match constant {
+            "ENV" => self.env_method(block, name, &args, location),
+            "File" => self.file_method(name, &args, location),
+            "IO" if name == "read" => self.read_file(&args, location),
+            "IO" => Err(self.unsupported(location, &format!("IO.{name}"))),
+            "Dir" => self.dir_method(block, name, &args, location),
+            "Encoding" => match (name, args.as_slice()) {
+                // Ruby's source encoding settings change nothing larder
+                // reads: files are read as UTF-8 either way.
+                ("default_external=" | "default_internal=", [value]) => Ok(value.clone()),
+                ("default_external" | "default_internal", []) => {
+                    Ok(Value::String("UTF-8".to_string()))
+                }
+                _ => Err(self.unsupported(location, &format!("Encoding.{name}"))),
+            },
+            _ => Err(self.raise(
+                &receiver.location(),
+                format!(
+                    "uninitialized constant {constant}: larder knows only ENV, File, IO, Dir, \
+                     Encoding and the constants this file assigns"
+                ),
+            )),
+        }
+    }
+
+    /// A call without a receiver: a method defined in the file, a builtin,
+    /// a forbidden Kernel method, or a DSL method for the handler.
     fn call_function(
         &mut self,
-        call: &CallNode<'_>,
+        call: &CallNode<'pr>,
         name: &str,
         location: &Location<'_>,
     ) -> Eval<Value, H::Error> {
@@ -541,11 +960,44 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         }
         let block = self.block_of(call)?;
         let (args, options) = self.eval_arguments(call)?;
+        if let Some(def) = self
+            .methods
+            .get(name)
+            .and_then(|d| d.as_node().as_def_node())
+        {
+            if block.is_some() {
+                return Err(
+                    self.unsupported(location, "passing a block to a method defined in the file")
+                );
+            }
+            return self.call_user(&def, args, options, location);
+        }
         match name {
             "__dir__" => return Ok(Value::String(self.dir.to_string_lossy().into_owned())),
+            "block_given?" => return Ok(Value::Bool(false)),
+            "Array" if args.len() == 1 && options.is_empty() => {
+                return Ok(match args.into_iter().next() {
+                    Some(Value::Array(items)) => Value::Array(items),
+                    Some(Value::Nil) | None => Value::Array(Vec::new()),
+                    Some(Value::Hash(entries)) => Value::Array(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| Value::Array(vec![k, v]))
+                            .collect(),
+                    ),
+                    Some(other) => Value::Array(vec![other]),
+                });
+            }
+            "String" if args.len() == 1 && options.is_empty() => {
+                return Ok(Value::String(
+                    args.first().map(Value::to_ruby_s).unwrap_or_default(),
+                ));
+            }
             "respond_to?" => {
                 return match args.first().and_then(Value::as_name) {
-                    Some(method) => Ok(Value::Bool(self.handler.responds_to(method))),
+                    Some(method) => Ok(Value::Bool(
+                        self.handler.responds_to(method) || self.methods.contains_key(method),
+                    )),
                     None => Err(self.fatal(
                         location,
                         "respond_to? needs a method name, such as respond_to?(:source_url)",
@@ -581,16 +1033,119 @@ impl<'a, H: Handler> Evaluator<'a, H> {
                     );
                 };
                 let outer = std::mem::replace(&mut self.context, context);
-                let result = self.eval_block_body(&block);
+                let result = match self.eval_block_body(&block) {
+                    Err(Stop::Next(_)) => Ok(Value::Nil),
+                    other => other,
+                };
                 self.context = outer;
                 result.map(|_| Value::Nil)
             }
         }
     }
 
+    /// Runs a method defined in the file: its own local variables, the
+    /// arguments bound to its parameters as Ruby binds them.
+    fn call_user(
+        &mut self,
+        def: &DefNode<'pr>,
+        mut args: Vec<Value>,
+        mut options: Vec<(Value, Value)>,
+        location: &Location<'_>,
+    ) -> Eval<Value, H::Error> {
+        let name = text(def.name().as_slice());
+        let mut requireds = Vec::new();
+        let mut optionals = Vec::new();
+        let mut keywords = Vec::new();
+        if let Some(parameters) = def.parameters() {
+            for p in &parameters.requireds() {
+                if let Some(p) = p.as_required_parameter_node() {
+                    requireds.push(text(p.name().as_slice()));
+                }
+            }
+            for p in &parameters.optionals() {
+                if let Some(p) = p.as_optional_parameter_node() {
+                    optionals.push((text(p.name().as_slice()), p.value()));
+                }
+            }
+            for p in &parameters.keywords() {
+                if let Some(k) = p.as_required_keyword_parameter_node() {
+                    keywords.push((text(k.name().as_slice()), None));
+                } else if let Some(k) = p.as_optional_keyword_parameter_node() {
+                    keywords.push((text(k.name().as_slice()), Some(k.value())));
+                }
+            }
+        }
+        if keywords.is_empty() && !options.is_empty() {
+            args.push(Value::Hash(std::mem::take(&mut options)));
+        }
+        let (low, high) = (requireds.len(), requireds.len() + optionals.len());
+        if args.len() < low || args.len() > high {
+            let expected = if low == high {
+                low.to_string()
+            } else {
+                format!("{low}..{high}")
+            };
+            return Err(self.raise(
+                location,
+                format!(
+                    "wrong number of arguments calling `{name}` (given {}, expected {expected})",
+                    args.len()
+                ),
+            ));
+        }
+        let extra = args.len() - low;
+        let outer = std::mem::take(&mut self.locals);
+        self.in_method += 1;
+        let result = (|| {
+            let mut given = args.into_iter();
+            for parameter in requireds {
+                let value = given.next().unwrap_or(Value::Nil);
+                self.locals.insert(parameter, value);
+            }
+            for (i, (parameter, default)) in optionals.into_iter().enumerate() {
+                let value = match given.next() {
+                    Some(value) if i < extra => value,
+                    _ => self.eval(&default)?,
+                };
+                self.locals.insert(parameter, value);
+            }
+            for (parameter, default) in keywords {
+                let key = Value::Symbol(parameter.clone());
+                let value = match options.iter().position(|(k, _)| *k == key) {
+                    Some(i) => options.remove(i).1,
+                    None => match default {
+                        Some(default) => self.eval(&default)?,
+                        None => {
+                            return Err(self.raise(
+                                location,
+                                format!("missing keyword calling `{name}`: :{parameter}"),
+                            ));
+                        }
+                    },
+                };
+                self.locals.insert(parameter, value);
+            }
+            if let Some((key, _)) = options.first() {
+                return Err(
+                    self.raise(location, format!("unknown keyword calling `{name}`: {key}"))
+                );
+            }
+            match def.body() {
+                Some(body) => self.eval(&body),
+                None => Ok(Value::Nil),
+            }
+        })();
+        self.in_method -= 1;
+        self.locals = outer;
+        match result {
+            Err(Stop::Return(value) | Stop::Next(value)) => Ok(value),
+            other => other,
+        }
+    }
+
     fn env_method(
         &mut self,
-        call: &CallNode<'_>,
+        block: Option<BlockNode<'pr>>,
         name: &str,
         args: &[Value],
         location: &Location<'_>,
@@ -606,8 +1161,11 @@ impl<'a, H: Handler> Evaluator<'a, H> {
                 if let Some(default) = rest.first() {
                     return Ok(default.clone());
                 }
-                match self.block_of(call)? {
-                    Some(block) => self.eval_block_body(&block),
+                match block {
+                    Some(block) => match self.eval_block_body(&block) {
+                        Err(Stop::Next(value)) => Ok(value),
+                        other => other,
+                    },
                     None => Err(self.raise(location, format!("key not found: {key}"))),
                 }
             }
@@ -625,31 +1183,146 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         let Some(strings) = strings else {
             if name == "join" {
                 let mut flat = Vec::new();
-                flatten(args, &mut flat);
+                builtins::flatten(args, &mut flat);
                 if let Some(parts) = flat.iter().map(|v| v.as_str()).collect::<Option<Vec<_>>>() {
-                    return Ok(Value::String(ruby_join(&parts)));
+                    return Ok(Value::String(builtins::ruby_join(&parts)));
                 }
             }
             return Err(self.raise(location, format!("File.{name} needs strings as arguments")));
         };
         let string = |s: String| Ok(Value::String(s));
         match (name, strings.as_slice()) {
-            ("expand_path", [path]) => string(self.expand(path, None)),
-            ("expand_path", [path, base]) => string(self.expand(path, Some(base))),
-            ("join", parts) => string(ruby_join(parts)),
-            ("dirname", [path]) => string(ruby_dirname(path)),
-            ("basename", [path]) => string(ruby_basename(path)),
+            ("expand_path" | "absolute_path", [path]) => string(self.expand(path, None)),
+            ("expand_path" | "absolute_path", [path, base]) => {
+                string(self.expand(path, Some(base)))
+            }
+            ("join", parts) => string(builtins::ruby_join(parts)),
+            ("dirname", [path]) => string(builtins::ruby_dirname(path)),
+            ("basename", [path]) => string(builtins::ruby_basename(path, None)),
+            ("basename", [path, suffix]) => string(builtins::ruby_basename(path, Some(suffix))),
+            ("extname", [path]) => {
+                let base = builtins::ruby_basename(path, None);
+                let ext = match base.rfind('.') {
+                    Some(i) if i > 0 && i + 1 < base.len() => base[i..].to_string(),
+                    _ => String::new(),
+                };
+                string(ext)
+            }
             ("read", _) => self.read_file(args, location),
-            ("exist?" | "exists?", [path]) => Ok(Value::Bool(self.resolve(path).exists())),
-            ("file?", [path]) => Ok(Value::Bool(self.resolve(path).is_file())),
-            ("directory?", [path]) => Ok(Value::Bool(self.resolve(path).is_dir())),
+            ("exist?" | "exists?", [path]) => {
+                let path = self.confined(path, &format!("File.{name}"), location)?;
+                Ok(Value::Bool(path.exists()))
+            }
+            ("file?", [path]) => {
+                let path = self.confined(path, "File.file?", location)?;
+                Ok(Value::Bool(path.is_file()))
+            }
+            ("directory?", [path]) => {
+                let path = self.confined(path, "File.directory?", location)?;
+                Ok(Value::Bool(path.is_dir()))
+            }
             _ => Err(self.unsupported(location, &format!("File.{name} with these arguments"))),
+        }
+    }
+
+    /// `Dir.glob`, `Dir[]` and `Dir.exist?`, inside the file's directory.
+    fn dir_method(
+        &mut self,
+        block: Option<BlockNode<'pr>>,
+        name: &str,
+        args: &[Value],
+        location: &Location<'_>,
+    ) -> Eval<Value, H::Error> {
+        let mut patterns = Vec::new();
+        match (name, args) {
+            ("glob", [pattern] | [pattern, Value::Integer(0)]) => {
+                let mut flat = Vec::new();
+                builtins::flatten(std::slice::from_ref(pattern), &mut flat);
+                patterns = flat;
+            }
+            ("[]", list) if !list.is_empty() => builtins::flatten(list, &mut patterns),
+            ("exist?" | "exists?", [Value::String(path)]) => {
+                let path = self.confined(path, "Dir.exist?", location)?;
+                return Ok(Value::Bool(path.is_dir()));
+            }
+            ("pwd" | "getwd", []) => {
+                return Err(self.unsupported(
+                    location,
+                    "Dir.pwd (its answer depends on where larder runs; use __dir__)",
+                ));
+            }
+            _ => {
+                return Err(self.unsupported(location, &format!("Dir.{name} with these arguments")));
+            }
+        }
+        let mut found = Vec::new();
+        for pattern in &patterns {
+            let Some(pattern) = pattern.as_str() else {
+                return Err(self.raise(
+                    location,
+                    format!(
+                        "Dir.{name} needs pattern strings, not {}",
+                        pattern.type_name()
+                    ),
+                ));
+            };
+            match glob::glob(&self.dir, &self.dir, pattern) {
+                Ok(paths) => found.extend(paths.into_iter().map(Value::String)),
+                Err(GlobError::Outside) => {
+                    return Err(self.fatal(
+                        location,
+                        format!(
+                            "Dir.{name} may only look inside {}, the directory of this file; \
+                             '{pattern}' reaches outside it",
+                            self.dir.display()
+                        ),
+                    ));
+                }
+                Err(GlobError::TooLarge) => {
+                    return Err(self.fatal(
+                        location,
+                        format!("Dir.{name}('{pattern}') walks too many files; narrow the pattern"),
+                    ));
+                }
+            }
+        }
+        match block {
+            Some(block) => {
+                let params = self.block_parameters(&block)?;
+                for path in found {
+                    self.call_block(&block, &params, vec![path])?;
+                }
+                Ok(Value::Nil)
+            }
+            None => Ok(Value::Array(found)),
         }
     }
 
     /// A path from the file, relative to the file's directory.
     fn resolve(&self, path: &str) -> PathBuf {
         super::expand_path(&self.dir, Path::new(path))
+    }
+
+    /// `path` resolved, if it lies inside the file's directory (symbolic
+    /// links followed); a path outside is an error, not a `false`.
+    fn confined(&self, path: &str, what: &str, location: &Location<'_>) -> Eval<PathBuf, H::Error> {
+        let resolved = self.resolve(path);
+        let inside = resolved.starts_with(&self.dir)
+            && match (resolved.canonicalize(), self.dir.canonicalize()) {
+                (Ok(real), Ok(root)) => real.starts_with(root),
+                _ => true,
+            };
+        if !inside {
+            return Err(self.fatal(
+                location,
+                format!(
+                    "{what} may only look inside {}, the directory of this file; '{path}' is \
+                     outside it (keep the files it needs beside it)",
+                    self.dir.display()
+                ),
+            ));
+        }
+        Ok(resolved)
     }
 
     /// `File.expand_path`: relative paths resolve against `base`, itself
@@ -670,17 +1343,24 @@ impl<'a, H: Handler> Evaluator<'a, H> {
             .into_owned()
     }
 
+    /// `File.read`/`IO.read`: a regular file inside the file's directory
+    /// (checked before opening, so a FIFO cannot block), UTF-8, at most
+    /// 16 MiB.
     fn read_file(&self, args: &[Value], location: &Location<'_>) -> Eval<Value, H::Error> {
         let [Value::String(path)] = args else {
             return Err(self.raise(location, "File.read and IO.read take one path string"));
         };
-        let resolved = self.resolve(path);
+        let resolved = self.confined(path, "File.read", location)?;
         let cannot = |why: String| {
             self.raise(
                 location,
                 format!("cannot read {}: {why}", resolved.display()),
             )
         };
+        let metadata = std::fs::metadata(&resolved).map_err(|e| cannot(e.to_string()))?;
+        if !metadata.is_file() {
+            return Err(cannot("it is not a regular file".to_string()));
+        }
         let file = std::fs::File::open(&resolved).map_err(|e| cannot(e.to_string()))?;
         let is_file = file
             .metadata()
@@ -701,78 +1381,15 @@ impl<'a, H: Handler> Evaluator<'a, H> {
             .map_err(|_| cannot("it is not UTF-8 text".to_string()))
     }
 
-    fn each(
-        &mut self,
-        call: &CallNode<'_>,
-        value: Value,
-        location: &Location<'_>,
-    ) -> Eval<Value, H::Error> {
-        let Some(block) = self.block_of(call)? else {
-            return Err(self.unsupported(location, "`each` without a block"));
-        };
-        if call.arguments().is_some() {
-            return Err(self.unsupported(location, "`each` with arguments"));
-        }
-        let names = self.block_parameters(&block)?;
-        let items: Vec<Value> = match &value {
-            Value::Array(items) => items.clone(),
-            Value::Hash(entries) => entries
-                .iter()
-                .map(|(k, v)| Value::Array(vec![k.clone(), v.clone()]))
-                .collect(),
-            other => {
-                return Err(self.raise(
-                    location,
-                    format!("undefined method `each` for {}", other.type_name()),
-                ));
-            }
-        };
-        let saved: Vec<(String, Option<Value>)> = names
-            .iter()
-            .map(|n| (n.clone(), self.locals.get(n).cloned()))
-            .collect();
-        let mut result = Ok(());
-        for item in items {
-            match (&item, names.as_slice()) {
-                (_, [one]) => {
-                    self.locals.insert(one.clone(), item.clone());
-                }
-                (Value::Array(parts), many) => {
-                    for (i, name) in many.iter().enumerate() {
-                        self.locals
-                            .insert(name.clone(), parts.get(i).cloned().unwrap_or(Value::Nil));
-                    }
-                }
-                (_, many) => {
-                    for (i, name) in many.iter().enumerate() {
-                        let bound = if i == 0 { item.clone() } else { Value::Nil };
-                        self.locals.insert(name.clone(), bound);
-                    }
-                }
-            }
-            if let Err(stop) = self.eval_block_body(&block) {
-                result = Err(stop);
-                break;
-            }
-        }
-        for (name, previous) in saved {
-            match previous {
-                Some(v) => self.locals.insert(name, v),
-                None => self.locals.remove(&name),
-            };
-        }
-        result.map(|()| value)
-    }
-
-    /// The names of a block's plain parameters (`|a, b|`).
-    fn block_parameters(&self, block: &BlockNode<'_>) -> Eval<Vec<String>, H::Error> {
+    /// The parameters of a block: `|a, b|`, `|(k, v), memo|`.
+    fn block_parameters(&self, block: &BlockNode<'pr>) -> Eval<Vec<BlockParam>, H::Error> {
         let Some(parameters) = block.parameters() else {
             return Ok(Vec::new());
         };
         let unsupported = || {
             self.unsupported(
                 &parameters.location(),
-                "these block parameters (write |name| or |key, value|)",
+                "these block parameters (write |name|, |key, value| or |(key, value), memo|)",
             )
         };
         let Some(list) = parameters
@@ -782,7 +1399,9 @@ impl<'a, H: Handler> Evaluator<'a, H> {
             return Err(unsupported());
         };
         if !list.optionals().is_empty()
-            || list.rest().is_some()
+            || list
+                .rest()
+                .is_some_and(|r| r.as_implicit_rest_node().is_none())
             || !list.posts().is_empty()
             || !list.keywords().is_empty()
             || list.keyword_rest().is_some()
@@ -790,17 +1409,348 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         {
             return Err(unsupported());
         }
-        let mut names = Vec::new();
+        let mut params = Vec::new();
         for required in &list.requireds() {
-            match required.as_required_parameter_node() {
-                Some(p) => names.push(text(p.name().as_slice())),
-                None => return Err(unsupported()),
+            if let Some(p) = required.as_required_parameter_node() {
+                params.push(BlockParam::Name(text(p.name().as_slice())));
+            } else if let Some(m) = required.as_multi_target_node() {
+                if m.rest().is_some() || !m.rights().is_empty() {
+                    return Err(unsupported());
+                }
+                let mut names = Vec::new();
+                for left in &m.lefts() {
+                    match left.as_required_parameter_node() {
+                        Some(p) => names.push(text(p.name().as_slice())),
+                        None => return Err(unsupported()),
+                    }
+                }
+                params.push(BlockParam::Destructure(names));
+            } else {
+                return Err(unsupported());
             }
         }
-        Ok(names)
+        if list.rest().is_some() && params.len() == 1 {
+            // `|a, |` takes the first element apart like `|a, _|`.
+            params.push(BlockParam::Name(String::new()));
+        }
+        Ok(params)
     }
 
-    /// Methods on values: the handful the subset knows.
+    /// Runs a block with `args` yielded to it, as Ruby binds them (one
+    /// array spread over several parameters). Gives the block's value and
+    /// the final value of each plain parameter.
+    fn call_block(
+        &mut self,
+        block: &BlockNode<'pr>,
+        params: &[BlockParam],
+        mut args: Vec<Value>,
+    ) -> Eval<(Value, Vec<Value>), H::Error> {
+        let spread = params.len() > 1 || matches!(params.first(), Some(BlockParam::Destructure(_)));
+        if spread
+            && args.len() == 1
+            && let Some(Value::Array(items)) = args.pop()
+        {
+            args = items;
+        }
+        let mut given = args.into_iter();
+        let mut bindings: Vec<(String, Value)> = Vec::new();
+        for param in params {
+            let value = given.next().unwrap_or(Value::Nil);
+            match param {
+                BlockParam::Name(name) => bindings.push((name.clone(), value)),
+                BlockParam::Destructure(names) => {
+                    let mut parts = match value {
+                        Value::Array(items) => items.into_iter(),
+                        other => vec![other].into_iter(),
+                    };
+                    for name in names {
+                        bindings.push((name.clone(), parts.next().unwrap_or(Value::Nil)));
+                    }
+                }
+            }
+        }
+        let mut saved = Vec::new();
+        for (name, value) in bindings {
+            saved.push((name.clone(), self.locals.insert(name, value)));
+        }
+        let result = match self.eval_block_body(block) {
+            Err(Stop::Next(value)) => Ok(value),
+            other => other,
+        };
+        let finals = params
+            .iter()
+            .map(|p| match p {
+                BlockParam::Name(name) => self.locals.get(name).cloned().unwrap_or(Value::Nil),
+                BlockParam::Destructure(_) => Value::Nil,
+            })
+            .collect();
+        for (name, previous) in saved.into_iter().rev() {
+            match previous {
+                Some(v) => self.locals.insert(name, v),
+                None => self.locals.remove(&name),
+            };
+        }
+        result.map(|value| (value, finals))
+    }
+
+    /// Methods that take a block: each, map, select, each_with_object...
+    fn block_method(
+        &mut self,
+        call: &CallNode<'pr>,
+        block: &BlockNode<'pr>,
+        value: Value,
+        name: &str,
+        location: &Location<'_>,
+    ) -> Eval<Value, H::Error> {
+        let (args, options) = self.eval_arguments(call)?;
+        let args = with_options(args, options);
+        let is_hash = matches!(value, Value::Hash(_));
+        if name == "fetch" {
+            // Hash#fetch(key) { default }.
+            return match (&value, args.as_slice()) {
+                (Value::Hash(_), [key]) => match value.hash_get(key) {
+                    Some(found) => Ok(found.clone()),
+                    None => Ok(self
+                        .call_block(block, &self.block_parameters(block)?, vec![key.clone()])?
+                        .0),
+                },
+                _ => Err(self.unsupported(location, "`fetch` with a block on this value")),
+            };
+        }
+        let items: Vec<Value> = match value {
+            Value::Array(ref items) => items.clone(),
+            Value::Hash(ref entries) => entries
+                .iter()
+                .map(|(k, v)| Value::Array(vec![k.clone(), v.clone()]))
+                .collect(),
+            ref other => {
+                return Err(self.raise(
+                    location,
+                    format!("undefined method `{name}` for {}", other.type_name()),
+                ));
+            }
+        };
+        let params = self.block_parameters(block)?;
+        let no_args = |this: &Self| -> Eval<(), H::Error> {
+            if args.is_empty() {
+                Ok(())
+            } else {
+                Err(this.unsupported(location, &format!("`{name}` with arguments")))
+            }
+        };
+        let rebuild = |kept: Vec<Value>| -> Value {
+            if is_hash {
+                Value::Hash(
+                    kept.into_iter()
+                        .filter_map(|pair| match pair {
+                            Value::Array(mut kv) if kv.len() == 2 => {
+                                let v = kv.pop()?;
+                                let k = kv.pop()?;
+                                Some((k, v))
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            } else {
+                Value::Array(kept)
+            }
+        };
+        match name {
+            "each" | "each_pair" => {
+                no_args(self)?;
+                for item in items {
+                    self.call_block(block, &params, vec![item])?;
+                }
+                Ok(value)
+            }
+            "each_with_index" => {
+                no_args(self)?;
+                for (i, item) in items.into_iter().enumerate() {
+                    let index = Value::Integer(i64::try_from(i).unwrap_or(i64::MAX));
+                    self.call_block(block, &params, vec![item, index])?;
+                }
+                Ok(value)
+            }
+            "map" | "collect" | "flat_map" => {
+                no_args(self)?;
+                let mut out = Vec::new();
+                for item in items {
+                    let (result, _) = self.call_block(block, &params, vec![item])?;
+                    match (name, result) {
+                        ("flat_map", Value::Array(parts)) => out.extend(parts),
+                        (_, result) => out.push(result),
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            "select" | "filter" | "reject" => {
+                no_args(self)?;
+                let mut kept = Vec::new();
+                for item in items {
+                    let (result, _) = self.call_block(block, &params, vec![item.clone()])?;
+                    if result.is_truthy() == (name != "reject") {
+                        kept.push(item);
+                    }
+                }
+                Ok(rebuild(kept))
+            }
+            "find" | "detect" => {
+                no_args(self)?;
+                for item in items {
+                    let (result, _) = self.call_block(block, &params, vec![item.clone()])?;
+                    if result.is_truthy() {
+                        return Ok(item);
+                    }
+                }
+                Ok(Value::Nil)
+            }
+            "any?" | "all?" | "none?" | "count" => {
+                no_args(self)?;
+                let mut hits = 0usize;
+                let total = items.len();
+                for item in items {
+                    let (result, _) = self.call_block(block, &params, vec![item])?;
+                    if result.is_truthy() {
+                        hits += 1;
+                    }
+                }
+                Ok(match name {
+                    "any?" => Value::Bool(hits > 0),
+                    "all?" => Value::Bool(hits == total),
+                    "none?" => Value::Bool(hits == 0),
+                    _ => Value::Integer(i64::try_from(hits).unwrap_or(i64::MAX)),
+                })
+            }
+            "each_with_object" => {
+                let [memo] = args.as_slice() else {
+                    return Err(self.raise(location, "each_with_object takes one object"));
+                };
+                let mut memo = memo.clone();
+                for item in items {
+                    let (_, finals) = self.call_block(block, &params, vec![item, memo])?;
+                    memo = finals.into_iter().nth(1).unwrap_or(Value::Nil);
+                }
+                Ok(memo)
+            }
+            _ => Err(self.unsupported(location, &format!("passing a block to `{name}`"))),
+        }
+    }
+
+    /// The variable a mutating method (`<<`, `[]=`, `merge!`...) changes,
+    /// when its receiver is a local variable or a constant of the file.
+    fn mutation_target(&self, receiver: &Node<'pr>, name: &str) -> Option<Target> {
+        if !matches!(
+            name,
+            "[]=" | "<<" | "push" | "append" | "concat" | "merge!" | "update" | "store" | "delete"
+        ) {
+            return None;
+        }
+        if let Some(local) = receiver.as_local_variable_read_node() {
+            return Some(Target::Local(text(local.name().as_slice())));
+        }
+        let constant = receiver.as_constant_read_node()?;
+        let name = text(constant.name().as_slice());
+        self.constants
+            .contains_key(&name)
+            .then_some(Target::Constant(name))
+    }
+
+    /// Changes a variable in place, as Ruby's mutating methods do.
+    fn mutate(
+        &mut self,
+        call: &CallNode<'pr>,
+        target: Target,
+        name: &str,
+        location: &Location<'_>,
+    ) -> Eval<Value, H::Error> {
+        let (args, options) = self.eval_arguments(call)?;
+        let args = with_options(args, options);
+        let args = match self.built(location, Value::Array(args))? {
+            Value::Array(args) => args,
+            _ => Vec::new(),
+        };
+        let slot = match &target {
+            Target::Local(n) => self.locals.entry(n.clone()).or_insert(Value::Nil),
+            Target::Constant(n) => self.constants.entry(n.clone()).or_insert(Value::Nil),
+        };
+        let outcome = match (name, &mut *slot, args.as_slice()) {
+            ("[]=" | "store", Value::Hash(entries), [key, value]) => {
+                builtins::hash_set(entries, key.clone(), value.clone());
+                Some(value.clone())
+            }
+            ("[]=", Value::Array(items), [Value::Integer(i), value]) => {
+                match usize::try_from(*i) {
+                    Ok(i) if i < items.len() => items[i] = value.clone(),
+                    Ok(i) if i == items.len() => items.push(value.clone()),
+                    _ => return Err(self.unsupported(location, "assigning outside an array")),
+                }
+                Some(value.clone())
+            }
+            ("<<" | "push" | "append", Value::Array(items), values) if !values.is_empty() => {
+                if items.len() + values.len() > MAX_STRING {
+                    return Err(self.fatal(location, "this array is too long"));
+                }
+                items.extend(values.iter().cloned());
+                None
+            }
+            ("<<" | "concat", Value::String(s), [Value::String(more)]) => {
+                if s.len() + more.len() > MAX_STRING {
+                    return Err(self.fatal(location, "this string is too long (over 16 MiB)"));
+                }
+                s.push_str(more);
+                None
+            }
+            ("concat", Value::Array(items), lists) => {
+                for list in lists {
+                    match list {
+                        Value::Array(more) => items.extend(more.iter().cloned()),
+                        _ => return Err(self.raise(location, "concat takes arrays")),
+                    }
+                }
+                None
+            }
+            ("merge!" | "update", Value::Hash(entries), others) => {
+                for other in others {
+                    match other {
+                        Value::Hash(more) => {
+                            for (k, v) in more {
+                                builtins::hash_set(entries, k.clone(), v.clone());
+                            }
+                        }
+                        _ => return Err(self.raise(location, "merge! takes hashes")),
+                    }
+                }
+                None
+            }
+            ("delete", Value::Hash(entries), [key]) => {
+                let position = entries.iter().position(|(k, _)| k == key);
+                Some(position.map_or(Value::Nil, |i| entries.remove(i).1))
+            }
+            ("delete", Value::Array(items), [item]) => {
+                let before = items.len();
+                items.retain(|v| v != item);
+                Some(if items.len() < before {
+                    item.clone()
+                } else {
+                    Value::Nil
+                })
+            }
+            (_, other, _) => {
+                let type_name = other.type_name();
+                return Err(self.raise(
+                    location,
+                    format!("undefined method `{name}` for {type_name} with these arguments"),
+                ));
+            }
+        };
+        Ok(match outcome {
+            Some(value) => value,
+            None => slot.clone(),
+        })
+    }
+
+    /// Methods on values without a block.
     fn value_method(
         &self,
         value: Value,
@@ -808,110 +1758,41 @@ impl<'a, H: Handler> Evaluator<'a, H> {
         args: &[Value],
         location: &Location<'_>,
     ) -> Eval<Value, H::Error> {
-        use Value::{Array, Bool, Hash, Integer, Nil, Symbol};
-        let no_method = || {
-            self.raise(
+        match builtins::call(&value, name, args) {
+            Ok(result) => Ok(result),
+            Err(MethodError::Raise(message)) => Err(self.raise(location, message)),
+            Err(MethodError::TooLong) => {
+                Err(self.fatal(location, "this value is too long (over 16 MiB)"))
+            }
+            Err(MethodError::Unsupported) => Err(self.unsupported(
                 location,
-                format!(
-                    "undefined method `{name}` for {} with these arguments",
-                    value.type_name()
-                ),
-            )
-        };
-        let result = match (name, &value, args) {
-            ("nil?", v, []) => Bool(*v == Nil),
-            ("==", v, [other]) => Bool(v == other),
-            ("!=", v, [other]) => Bool(v != other),
-            ("!", v, []) => Bool(!v.is_truthy()),
-            ("empty?", Value::String(s), []) => Bool(s.is_empty()),
-            ("empty?", Array(a), []) => Bool(a.is_empty()),
-            ("empty?", Hash(h), []) => Bool(h.is_empty()),
-            ("chomp", Value::String(s), []) => {
-                let trimmed = s
-                    .strip_suffix("\r\n")
-                    .or_else(|| s.strip_suffix('\n'))
-                    .or_else(|| s.strip_suffix('\r'))
-                    .unwrap_or(s);
-                Value::String(trimmed.to_string())
-            }
-            ("strip", Value::String(s), []) => Value::String(
-                s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0')
-                    .to_string(),
-            ),
-            ("to_s", v, []) => Value::String(v.to_ruby_s()),
-            ("to_sym", Value::String(s) | Symbol(s), []) => Symbol(s.clone()),
-            ("freeze" | "dup", v, []) => v.clone(),
-            ("downcase", Value::String(s), []) => Value::String(s.to_lowercase()),
-            ("upcase", Value::String(s), []) => Value::String(s.to_uppercase()),
-            ("start_with?", Value::String(s), [Value::String(p)]) => {
-                Bool(s.starts_with(p.as_str()))
-            }
-            ("end_with?", Value::String(s), [Value::String(p)]) => Bool(s.ends_with(p.as_str())),
-            ("include?", Value::String(s), [Value::String(p)]) => Bool(s.contains(p.as_str())),
-            ("include?", Array(a), [item]) => Bool(a.contains(item)),
-            ("include?" | "key?", Hash(_), [key]) => Bool(value.hash_get(key).is_some()),
-            ("split", Value::String(s), []) => Array(
-                s.split_whitespace()
-                    .map(|p| Value::String(p.to_string()))
-                    .collect(),
-            ),
-            ("split", Value::String(s), [Value::String(sep)]) if !sep.is_empty() => Array(
-                s.split(sep.as_str())
-                    .map(|p| Value::String(p.to_string()))
-                    .collect(),
-            ),
-            ("length" | "size", Value::String(s), []) => {
-                Integer(i64::try_from(s.chars().count()).unwrap_or(i64::MAX))
-            }
-            ("length" | "size", Array(a), []) => {
-                Integer(i64::try_from(a.len()).unwrap_or(i64::MAX))
-            }
-            ("first", Array(a), []) => a.first().cloned().unwrap_or(Nil),
-            ("last", Array(a), []) => a.last().cloned().unwrap_or(Nil),
-            ("[]", Array(a), [Integer(i)]) => {
-                let index = if *i < 0 {
-                    i64::try_from(a.len()).unwrap_or(i64::MAX).checked_add(*i)
-                } else {
-                    Some(*i)
-                };
-                index
-                    .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| a.get(i).cloned())
-                    .unwrap_or(Nil)
-            }
-            ("[]", Hash(_), [key]) => value.hash_get(key).cloned().unwrap_or(Nil),
-            ("+", Value::String(a), [Value::String(b)]) => {
-                if a.len() + b.len() > MAX_STRING {
-                    return Err(self.fatal(location, "this string is too long (over 16 MiB)"));
-                }
-                Value::String(format!("{a}{b}"))
-            }
-            ("+", Array(a), [Array(b)]) => {
-                if a.len() + b.len() > MAX_STRING {
-                    return Err(self.fatal(location, "this array is too long"));
-                }
-                Array(a.iter().chain(b).cloned().collect())
-            }
-            ("+", Integer(a), [Integer(b)]) => match a.checked_add(*b) {
-                Some(sum) => Integer(sum),
-                None => return Err(no_method()),
-            },
-            (
-                "nil?" | "==" | "!=" | "!" | "empty?" | "chomp" | "strip" | "to_s" | "to_sym"
-                | "freeze" | "dup" | "downcase" | "upcase" | "start_with?" | "end_with?"
-                | "include?" | "key?" | "split" | "length" | "size" | "first" | "last" | "[]" | "+",
-                _,
-                _,
-            ) => return Err(no_method()),
-            _ => {
-                return Err(self.unsupported(
-                    location,
-                    &format!("calling `{name}` on {}", value.type_name()),
-                ));
-            }
-        };
-        Ok(result)
+                &format!("calling `{name}` on {}", value.type_name()),
+            )),
+        }
     }
+}
+
+/// A variable changed in place.
+enum Target {
+    Local(String),
+    Constant(String),
+}
+
+/// Whether `File.name` is a method the evaluator answers.
+fn file_knows(name: &str) -> bool {
+    matches!(
+        name,
+        "expand_path"
+            | "absolute_path"
+            | "join"
+            | "dirname"
+            | "basename"
+            | "extname"
+            | "read"
+            | "exist?"
+            | "file?"
+            | "directory?"
+    )
 }
 
 /// Arguments with a trailing keyword hash folded back in as a hash (for
@@ -921,69 +1802,4 @@ fn with_options(mut args: Vec<Value>, options: Vec<(Value, Value)>) -> Vec<Value
         args.push(Value::Hash(options));
     }
     args
-}
-
-fn flatten(values: &[Value], out: &mut Vec<Value>) {
-    for value in values {
-        match value {
-            Value::Array(items) => flatten(items, out),
-            other => out.push(other.clone()),
-        }
-    }
-}
-
-/// Ruby's `File.join`: one `/` between parts.
-fn ruby_join(parts: &[&str]) -> String {
-    let mut out = String::new();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            out.push_str(part);
-            continue;
-        }
-        match (out.ends_with('/'), part.starts_with('/')) {
-            (true, true) => out.push_str(&part[1..]),
-            (true, false) | (false, true) => out.push_str(part),
-            (false, false) => {
-                out.push('/');
-                out.push_str(part);
-            }
-        }
-    }
-    out
-}
-
-/// Ruby's `File.dirname`.
-fn ruby_dirname(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return if path.starts_with('/') {
-            "/".into()
-        } else {
-            ".".into()
-        };
-    }
-    match trimmed.rfind('/') {
-        None => ".".into(),
-        Some(i) => {
-            let dir = trimmed[..i].trim_end_matches('/');
-            if dir.is_empty() {
-                "/".into()
-            } else {
-                dir.into()
-            }
-        }
-    }
-}
-
-/// Ruby's `File.basename` (without the suffix argument).
-fn ruby_basename(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return if path.is_empty() {
-            String::new()
-        } else {
-            "/".into()
-        };
-    }
-    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
 }

@@ -1,17 +1,21 @@
 //! Reads Ruby DSL files (Berksfile, metadata.rb) without executing them.
 //!
-//! The file is parsed with prism, Ruby's own parser, and then a small,
+//! The file is parsed with prism, Ruby's own parser, and then a
 //! side-effect-free subset of Ruby is evaluated here: literals, local
-//! variables, conditionals, `ENV`, a few `File` helpers, read-only file reads,
-//! `each` over arrays and `begin`/`rescue`. Every receiver-less method call
-//! that is not part of that subset (`cookbook`, `depends`, ...) is handed to a
-//! [`Handler`] supplied by the caller, which decides what the call means.
-//! Anything else (`system`, backticks, `require`, `def`, `class`, calls on
-//! unknown objects) is reported as a [`Diagnostic`] naming file, line and
-//! column. Nothing in the file is ever run.
+//! variables, constants, methods defined with `def`, conditionals,
+//! `defined?`, `ENV`, blocks over arrays and hashes, `begin`/`rescue`, and
+//! read-only `File`/`Dir` queries confined to the file's directory. Every
+//! receiver-less method call that is not part of that subset (`cookbook`,
+//! `depends`, ...) is handed to a [`Handler`] supplied by the caller, which
+//! decides what the call means. Anything else (`system`, backticks,
+//! `require`, `class`, calls on unknown objects) is reported as a
+//! [`Diagnostic`] naming file, line and column. Nothing in the file is ever
+//! run.
 
+mod builtins;
 mod diagnostic;
 mod eval;
+mod glob;
 mod value;
 
 use std::path::{Component, Path, PathBuf};

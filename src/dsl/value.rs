@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub enum Value {
     Nil,
     Bool(bool),
@@ -62,11 +62,63 @@ impl Value {
         }
     }
 
+    /// About how many bytes the value holds in memory, counted up to a
+    /// little past `limit` (so weighing a huge value stays cheap).
+    pub fn weight(&self, limit: usize) -> usize {
+        const NODE: usize = std::mem::size_of::<Value>();
+        match self {
+            Value::String(s) | Value::Symbol(s) => NODE + s.len(),
+            Value::Array(items) => {
+                let mut total = NODE;
+                for item in items {
+                    total += item.weight(limit.saturating_sub(total));
+                    if total > limit {
+                        break;
+                    }
+                }
+                total
+            }
+            Value::Hash(entries) => {
+                let mut total = NODE;
+                for (k, v) in entries {
+                    total += k.weight(limit.saturating_sub(total));
+                    total += v.weight(limit.saturating_sub(total));
+                    if total > limit {
+                        break;
+                    }
+                }
+                total
+            }
+            _ => NODE,
+        }
+    }
+
     /// The value for `key` in a hash.
     pub fn hash_get(&self, key: &Value) -> Option<&Value> {
         match self {
             Value::Hash(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
+        }
+    }
+}
+
+/// Ruby's `==`: hashes are equal when they map the same keys to equal
+/// values, whatever the order they were written in.
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Nil, Value::Nil) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Integer(a), Value::Integer(b)) => a == b,
+            (Value::String(a), Value::String(b)) | (Value::Symbol(a), Value::Symbol(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Hash(a), Value::Hash(b)) => {
+                let covers = |x: &[(Value, Value)], y: &Value| {
+                    x.iter().all(|(k, v)| y.hash_get(k) == Some(v))
+                };
+                covers(a, other) && covers(b, self)
+            }
+            _ => false,
         }
     }
 }
@@ -117,6 +169,23 @@ mod tests {
         assert_eq!(Value::Symbol("a".into()).to_ruby_s(), "a");
         let array = Value::Array(vec![Value::Integer(1), Value::Symbol("b".into())]);
         assert_eq!(array.to_ruby_s(), "[1, :b]");
+    }
+
+    #[test]
+    fn hashes_compare_as_ruby_compares_them() {
+        let a = Value::Symbol("a".into());
+        let b = Value::Symbol("b".into());
+        let ab = Value::Hash(vec![
+            (a.clone(), Value::Integer(1)),
+            (b.clone(), Value::Nil),
+        ]);
+        let ba = Value::Hash(vec![
+            (b.clone(), Value::Nil),
+            (a.clone(), Value::Integer(1)),
+        ]);
+        assert_eq!(ab, ba);
+        assert_ne!(ab, Value::Hash(vec![(a, Value::Integer(1))]));
+        assert_ne!(Value::String("a".into()), Value::Symbol("a".into()));
     }
 
     #[test]

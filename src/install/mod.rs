@@ -76,7 +76,6 @@ pub struct Outcome {
     pub trusted: bool,
     /// Source URLs whose universes were read.
     pub sources_read: Vec<String>,
-    pub warnings: Vec<String>,
     /// Details for `--verbose`: data the sources listed that was left out,
     /// Berksfile lines that change nothing.
     pub notes: Vec<String>,
@@ -209,13 +208,16 @@ impl Locked {
     /// leaves the lock trusted), as install would write them.
     ///
     /// Git dependencies are read at their locked revisions from `store`,
-    /// never from the network.
+    /// never from the network. The Berksfile's warnings go to `on_warning`
+    /// as soon as it is read.
     pub fn read(
         berksfile: &Path,
         filter: &GroupFilter,
         store: &Store,
+        on_warning: &dyn Fn(&str),
     ) -> Result<Locked, InstallError> {
         let manifest = Manifest::load(berksfile)?;
+        manifest.warnings.iter().for_each(|w| on_warning(w));
         let (larder_path, berks_path) = lock_paths(berksfile);
         let (lock, _) = read_lock(berksfile)?;
         let Some(lock) = lock else {
@@ -302,15 +304,18 @@ impl Locked {
 }
 
 /// Runs an install (or an update, per `request.unlock`).
-/// `on_progress` receives one line per download as it starts.
+/// `on_progress` receives one line per download as it starts;
+/// `on_warning` each warning as soon as it is known, so that an install
+/// that fails later still shows them.
 pub fn install(
     request: &Request,
     store: &Store,
     on_progress: &(dyn Fn(&str) + Sync),
+    on_warning: &dyn Fn(&str),
 ) -> Result<Outcome, InstallError> {
     let mut manifest = Manifest::load(&request.berksfile)?;
     manifest.fill_api_keys(&request.api_keys);
-    let mut warnings = manifest.warnings.clone();
+    manifest.warnings.iter().for_each(|w| on_warning(w));
     let mut notes = Vec::new();
     if manifest.solver.is_some() {
         notes.push(
@@ -318,7 +323,7 @@ pub fn install(
         );
     }
     let (previous, lock_warnings) = read_lock(&request.berksfile)?;
-    warnings.extend(lock_warnings);
+    lock_warnings.iter().for_each(|w| on_warning(w));
 
     let mut lock = previous.clone().unwrap_or_default();
     match &request.unlock {
@@ -336,7 +341,10 @@ pub fn install(
     // The lock always covers every group (a filtered install must not
     // forget the others' pins); the filter decides what is put in place.
     let wanted = plan::wanted(&manifest, &GroupFilter::All, &git)?;
-    warnings.extend(wanted.iter().flat_map(|w| w.warnings.iter().cloned()));
+    wanted
+        .iter()
+        .flat_map(|w| &w.warnings)
+        .for_each(|w| on_warning(w));
     plan::reduce(&mut lock, &wanted);
     let client = Client::new(request.http.clone())?;
     let mut sources_read = Vec::new();
@@ -418,7 +426,6 @@ pub fn install(
         lock_written,
         trusted,
         sources_read,
-        warnings,
         notes,
     })
 }
