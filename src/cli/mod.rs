@@ -20,6 +20,7 @@ mod serve;
 mod shelf;
 mod show;
 mod tree;
+mod upload;
 mod vendor;
 mod verify;
 pub mod verify_bundle;
@@ -103,8 +104,11 @@ pub enum Command {
     Viz(viz::Args),
     /// What the global cookbook store holds; remove entries.
     Shelf(shelf::Args),
-    /// Pin the locked versions in a Chef environment file.
+    /// Pin the locked versions in a Chef environment file, or with --server
+    /// in an environment on a Chef Server.
     Apply(apply::Args),
+    /// Upload the locked cookbooks to a Chef Server.
+    Upload(upload::Args),
     /// The effective configuration and where each value came from.
     Config(config::Args),
     /// Print larder's version.
@@ -148,6 +152,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Viz(args) => viz::run(args, &output),
         Command::Shelf(args) => shelf::run(args, &output),
         Command::Apply(args) => apply::run(args, &output),
+        Command::Upload(args) => upload::run(args, &output),
         Command::Config(args) => config::run(args, &output),
         Command::Version => version::run(&output),
         Command::Completions(args) => completions::run(args),
