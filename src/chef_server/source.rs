@@ -66,6 +66,13 @@ pub fn fetch_universe(
         let answer = server.send("GET", &target, b"", &conditional)?;
         match answer.status {
             304 if cached.is_some() => read_cached()?,
+            // goiardi answers an unknown organization with an empty body.
+            404 | 200..=299 if answer.body.is_empty() || answer.status == 404 => {
+                return Err(ChefServerError::NotFound {
+                    url: shown,
+                    hint: missing_universe(server.url()),
+                });
+            }
             200..=299 => {
                 cache.store(
                     &answer.body,
@@ -74,18 +81,26 @@ pub fn fetch_universe(
                 )?;
                 answer.body
             }
-            404 => {
-                return Err(ChefServerError::NotFound {
-                    url: shown,
-                    hint: "no universe there; check the server URL (an organization's is \
-                           https://HOST/organizations/ORG) and that the organization exists"
-                        .into(),
-                });
-            }
             status => return Err(server.failed("GET", &target, status, &answer)),
         }
     };
     with_download_urls(&body, &shown)
+}
+
+/// Why a server has no universe: the organization of the URL does not
+/// exist, or the URL is not a Chef Server's.
+fn missing_universe(server_url: &str) -> String {
+    match server_url.split_once("/organizations/") {
+        Some((host, org)) => format!(
+            "the organization '{}' does not exist on {}; check the organization name in the \
+             server URL",
+            org.trim_end_matches('/'),
+            http::redact(host)
+        ),
+        None => "no universe there; check the server URL (an organization's is \
+                 https://HOST/organizations/ORG)"
+            .to_string(),
+    }
 }
 
 /// A universe body whose versions carry `download_url` = `location_path`.
