@@ -264,14 +264,24 @@ fn a_second_upload_sends_no_file_bytes() {
     assert_eq!(
         again,
         [
+            ("app".to_string(), "unchanged".to_string(), 0),
+            ("base".to_string(), "unchanged".to_string(), 0)
+        ]
+    );
+    // Freezing what is there goes through the sandbox and sends nothing.
+    let frozen = upload_json(&project, &[]);
+    assert_eq!(
+        frozen,
+        [
             ("app".to_string(), "uploaded".to_string(), 0),
             ("base".to_string(), "uploaded".to_string(), 0)
         ]
     );
+    assert_eq!(server.get("cookbooks/base/1.0.0")["frozen?"], true);
     // A changed file is the only one sent.
     project.write("cookbooks/app/recipes/default.rb", "log 'app, changed'\n");
     ok(&project, &["install"]);
-    let changed = upload_json(&project, &["--no-freeze", "app"]);
+    let changed = upload_json(&project, &["--force", "app"]);
     assert_eq!(
         changed,
         [(

@@ -1,7 +1,9 @@
 //! Uploading cookbooks to a Chef Server, as `knife` and Berkshelf do:
 //!
 //! 1. a cookbook version already on the server and frozen is skipped
-//!    (or, with `halt_on_frozen`, stops the upload) unless `force`;
+//!    (or, with `halt_on_frozen`, stops the upload) unless `force`; one
+//!    whose files and frozen state are already those being uploaded is left
+//!    alone (one request, nothing sent);
 //! 2. `POST /sandboxes` with the MD5 of every file; the server says which
 //!    it lacks;
 //! 3. `PUT` only those files (`Content-MD5`), so a second upload of the
@@ -58,7 +60,8 @@ pub struct Options {
 pub struct Uploaded {
     pub name: String,
     pub version: String,
-    /// `uploaded` or `skipped_frozen`.
+    /// `uploaded`, `unchanged` (the server already had exactly this) or
+    /// `skipped_frozen`.
     pub status: &'static str,
     /// Files the server lacked and was sent.
     pub files_sent: usize,
@@ -122,14 +125,23 @@ fn upload_one(
         files_sent: 0,
         bytes_sent: 0,
     };
-    if !options.force && is_frozen(server, &target)? {
-        return skip_frozen(server, cookbook, options, report);
+    let files = cookbook_files(&cookbook.dir)?;
+    if let Some(existing) = existing(server, &target)? {
+        let frozen = existing["frozen?"] == Value::Bool(true);
+        if frozen && !options.force {
+            return skip_frozen(server, cookbook, options, report);
+        }
+        if !options.force && frozen == options.freeze && same_files(&existing, &files) {
+            return Ok(Uploaded {
+                status: "unchanged",
+                ..report
+            });
+        }
     }
     let metadata = Metadata::load(&cookbook.dir).map_err(|e| ChefServerError::BadAnswer {
         url: cookbook.dir.display().to_string(),
         reason: format!("its metadata cannot be read: {e}"),
     })?;
-    let files = cookbook_files(&cookbook.dir)?;
     let checksums: Map<String, Value> =
         files.iter().map(|f| (f.md5.clone(), Value::Null)).collect();
     let sandbox = server.json(
@@ -212,17 +224,39 @@ fn skip_frozen(
     })
 }
 
-/// Whether the version is on the server and frozen.
-fn is_frozen(server: &Server, target: &str) -> Result<bool, ChefServerError> {
+/// The version's document on the server, if it is there.
+fn existing(server: &Server, target: &str) -> Result<Option<Value>, ChefServerError> {
     let answer = server.send("GET", target, b"", &[])?;
     match answer.status {
-        404 => Ok(false),
-        200..=299 => {
-            let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-            Ok(value["frozen?"] == Value::Bool(true))
-        }
+        404 => Ok(None),
+        200..=299 => Ok(Some(
+            serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
+        )),
         status => Err(server.failed("GET", &server.absolute(target), status, &answer)),
     }
+}
+
+/// Whether a server's cookbook version lists exactly `files` (paths and
+/// checksums).
+fn same_files(existing: &Value, files: &[File]) -> bool {
+    let mut theirs: Vec<(&str, &str)> = Vec::new();
+    for segment in SEGMENTS.iter().chain(&["all_files"]) {
+        if let Some(Value::Array(entries)) = existing.get(*segment) {
+            for entry in entries {
+                match (entry["path"].as_str(), entry["checksum"].as_str()) {
+                    (Some(path), Some(checksum)) => theirs.push((path, checksum)),
+                    _ => return false,
+                }
+            }
+        }
+    }
+    let mut ours: Vec<(&str, &str)> = files
+        .iter()
+        .map(|f| (f.relative.as_str(), f.md5.as_str()))
+        .collect();
+    theirs.sort_unstable();
+    ours.sort_unstable();
+    theirs == ours
 }
 
 /// Marks the sandbox complete, retrying while the server has not yet seen

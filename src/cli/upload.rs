@@ -137,6 +137,10 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
 fn describe(done: &Uploaded, server: &str) -> String {
     match done.status {
         "skipped_frozen" => format!("Skipping {} ({}) (frozen)", done.name, done.version),
+        "unchanged" => format!(
+            "Uploaded {} ({}) to: '{server}' (already there, nothing sent)",
+            done.name, done.version
+        ),
         _ => format!(
             "Uploaded {} ({}) to: '{server}' ({} new file(s), {} bytes)",
             done.name, done.version, done.files_sent, done.bytes_sent
