@@ -464,3 +464,79 @@ fn a_missing_organization_and_an_unreachable_server_are_named() {
     assert_ne!(code, 0);
     assert!(stderr.contains("cannot connect to"), "{stderr}");
 }
+
+/// The headers (names lowercased) of each request a scripted server saw.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>;
+
+/// A loopback server standing in for a Chef Server that speaks only API
+/// version 0: a request for another version gets 406 and the supported
+/// range; the universe is `{}` with an ETag, and 304 when it is sent back.
+fn version_0_server() -> (String, Seen) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let seen: Seen = Default::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let headers: Vec<(String, String)> = request
+                .headers()
+                .iter()
+                .map(|h| (h.field.to_string().to_lowercase(), h.value.to_string()))
+                .collect();
+            let has =
+                |name: &str, value: &str| headers.iter().any(|(n, v)| n == name && v == value);
+            let response = if !has("x-ops-server-api-version", "0") {
+                tiny_http::Response::from_string("")
+                    .with_status_code(406)
+                    .with_header(
+                        tiny_http::Header::from_bytes(
+                            "X-Ops-Server-API-Version",
+                            r#"{"min_version":"0","max_version":"0","request_version":"1","response_version":"-1"}"#,
+                        )
+                        .unwrap(),
+                    )
+            } else if has("if-none-match", "\"u1\"") {
+                tiny_http::Response::from_string("").with_status_code(304)
+            } else {
+                tiny_http::Response::from_string("{}")
+                    .with_header(tiny_http::Header::from_bytes("ETag", "\"u1\"").unwrap())
+            };
+            log.lock().unwrap().push(headers);
+            let _ = request.respond(response);
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn the_server_api_version_is_negotiated_and_the_universe_revalidated() {
+    let server = Goiardi::start();
+    let project = project_for(&server, "");
+    let (url, seen) = version_0_server();
+    project.write("local/metadata.rb", "name 'local'\nversion '0.1.0'\n");
+    project.write(
+        "Berksfile",
+        &format!("source chef_server: '{url}'\ncookbook 'local', path: 'local'\n"),
+    );
+    ok(&project, &["install"]);
+    ok(&project, &["update"]);
+    let seen = seen.lock().unwrap();
+    let header = |i: usize, name: &str| {
+        seen[i]
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    // Each run negotiates anew: 406 then the request at version 0.
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(header(0, "x-ops-server-api-version").as_deref(), Some("1"));
+    assert_eq!(header(1, "x-ops-server-api-version").as_deref(), Some("0"));
+    assert_eq!(header(1, "x-ops-userid").as_deref(), Some("admin"));
+    assert_eq!(
+        header(1, "x-ops-sign").as_deref(),
+        Some("algorithm=sha256;version=1.3;")
+    );
+    assert_eq!(header(3, "x-ops-server-api-version").as_deref(), Some("0"));
+    assert_eq!(header(3, "if-none-match").as_deref(), Some("\"u1\""));
+    assert!(header(3, "x-ops-authorization-1").is_some());
+}
