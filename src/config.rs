@@ -430,6 +430,27 @@ mod tests {
     }
 
     #[test]
+    fn the_chef_section_gives_credential_overrides() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join(FILE_NAME),
+            "[chef]\nserver_url = \"https://c.example/organizations/o\"\n\
+             client_name = \"deploy\"\nclient_key = \"keys/deploy.pem\"\n",
+        )
+        .unwrap();
+        let config = Config::load(home.path(), home.path(), &Overrides::default()).unwrap();
+        let chef = config.chef_overrides();
+        assert_eq!(chef.client_name.as_deref(), Some("deploy"));
+        assert_eq!(chef.client_key, Some(home.path().join("keys/deploy.pem")));
+        assert!(
+            config
+                .entries()
+                .iter()
+                .any(|e| e.key == "chef.server_url" && e.value.ends_with("/organizations/o"))
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors_naming_the_file() {
         let home = tempfile::tempdir().unwrap();
         std::fs::write(home.path().join(FILE_NAME), "[ssl]\nverfy = false\n").unwrap();

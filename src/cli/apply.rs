@@ -30,8 +30,9 @@ pub struct Args {
     pub create: bool,
     #[command(flatten)]
     pub server_args: ServerArgs,
-    #[command(flatten)]
-    pub fetch: FetchArgs,
+    /// With --server: do not verify the server's TLS certificate.
+    #[arg(long, requires = "server")]
+    pub insecure: bool,
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
@@ -69,7 +70,11 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
 
 fn apply_on_server(args: &Args, pins: &Map<String, Value>, output: &Output) -> Result<(), Failure> {
     let name = args.file.to_string_lossy();
-    let server = args.server_args.connect(&args.fetch)?;
+    let server = args.server_args.connect(&FetchArgs {
+        offline: false,
+        insecure: args.insecure,
+        jobs: None,
+    })?;
     let created = crate::chef_server::environment::apply(&server, &name, pins, args.create)?;
     let shown = crate::http::redact(server.url());
     if output.is_json() {

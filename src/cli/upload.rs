@@ -51,8 +51,13 @@ pub struct Args {
     pub project: ProjectArgs,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub fetch: FetchArgs,
+    /// Do not verify the server's TLS certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// How many cookbooks go up at once [default: 8, or install.jobs of the
+    /// configuration].
+    #[arg(long, short = 'j', value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub jobs: Option<usize>,
     /// Replace versions that are frozen on the server.
     #[arg(long)]
     pub force: bool,
@@ -100,8 +105,13 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
             dir,
         });
     }
-    let server = args.server.connect(&args.fetch)?;
-    let jobs = config(&args.fetch)?.jobs.value;
+    let fetch = FetchArgs {
+        offline: false,
+        insecure: args.insecure,
+        jobs: args.jobs,
+    };
+    let server = args.server.connect(&fetch)?;
+    let jobs = config(&fetch)?.jobs.value;
     let options = Options {
         force: args.force,
         freeze: !args.no_freeze,
