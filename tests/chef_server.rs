@@ -220,7 +220,7 @@ fn uploaded_cookbooks_install_through_a_chef_server_source() {
 }
 
 #[test]
-fn an_organization_url_and_signature_version_1_1_work_too() {
+fn a_source_url_and_signature_version_1_1_work_too() {
     let server = Goiardi::start();
     let first = project_for(&server, "authentication_protocol_version = \"1.1\"\n");
     write_cookbooks(&first, "1.2.0");

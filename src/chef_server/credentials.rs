@@ -370,6 +370,35 @@ mod tests {
     }
 
     #[test]
+    fn the_nearest_project_chef_directory_is_read() {
+        let home = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let nested = project.path().join("site/cookbooks");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::create_dir_all(project.path().join(".chef")).unwrap();
+        std::fs::write(
+            project.path().join(".chef/knife.rb"),
+            "node_name 'ci'\nclient_key File.join(__dir__, 'ci.pem')\n\
+             chef_server_url \"https://#{ENV.fetch('CHEF_HOST', 'chef.example')}\"\n",
+        )
+        .unwrap();
+        let found = discover(
+            &Overrides::default(),
+            &Overrides::default(),
+            Some(home.path()),
+            &nested,
+            None,
+        )
+        .unwrap();
+        assert_eq!(found.client_name, "ci");
+        assert_eq!(
+            found.key,
+            KeySource::File(project.path().join(".chef/ci.pem"))
+        );
+        assert!(found.server_url.starts_with("https://"));
+    }
+
+    #[test]
     fn nothing_set_says_which_flag_to_pass() {
         let home = tempfile::tempdir().unwrap();
         let err = discover(

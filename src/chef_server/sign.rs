@@ -118,7 +118,11 @@ impl SigningKey {
                 )));
             }
         }
-        .map_err(|e| invalid(&e.to_string()))?;
+        .map_err(|e| {
+            invalid(&format!(
+                "{e}; larder signs with RSA keys of 2048 to 8192 bits"
+            ))
+        })?;
         Ok(SigningKey {
             path: path.to_path_buf(),
             der,
