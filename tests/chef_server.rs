@@ -340,9 +340,11 @@ fn a_wrong_key_is_refused_naming_the_client_and_key_but_no_secret() {
             "key text printed"
         );
     }
-    // No key at all: say where to set one.
+    // No key at all: say where to set one (after the lock is checked).
     let bare = Project::new();
     write_cookbooks(&bare, "1.2.0");
+    let (code, _, stderr) = run(&bare, &["upload", "--server-url", &server.url]);
+    assert_eq!(code, 140, "no lock yet: {stderr}");
     ok(&bare, &["install"]);
     let (code, _, stderr) = run(&bare, &["upload", "--server-url", &server.url]);
     assert_eq!(code, 115, "{stderr}");

@@ -112,6 +112,8 @@ pub enum ChefServerError {
          --server --create`, or with knife"
     )]
     EnvironmentNotFound { name: String, url: String },
+    #[error("cannot upload the cookbook in {}: {reason}", dir.display())]
+    CookbookFiles { dir: PathBuf, reason: String },
     #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -131,7 +133,7 @@ impl ChefServerError {
             ChefServerError::Cache(e) => u8::try_from(e.exit_code()).unwrap_or(47),
             ChefServerError::Frozen { .. } => 126,
             ChefServerError::EnvironmentNotFound { .. } => 129,
-            ChefServerError::Corrupt { .. } => 132,
+            ChefServerError::Corrupt { .. } | ChefServerError::CookbookFiles { .. } => 132,
             ChefServerError::Io { .. } => 47,
             _ => 130,
         }

@@ -138,9 +138,9 @@ fn upload_one(
             });
         }
     }
-    let metadata = Metadata::load(&cookbook.dir).map_err(|e| ChefServerError::BadAnswer {
-        url: cookbook.dir.display().to_string(),
-        reason: format!("its metadata cannot be read: {e}"),
+    let metadata = Metadata::load(&cookbook.dir).map_err(|e| ChefServerError::CookbookFiles {
+        dir: cookbook.dir.clone(),
+        reason: e.to_string(),
     })?;
     let checksums: Map<String, Value> =
         files.iter().map(|f| (f.md5.clone(), Value::Null)).collect();
@@ -300,8 +300,8 @@ fn read(path: &Path) -> Result<Vec<u8>, ChefServerError> {
 
 /// The files vendoring would keep (chefignore applied), with their MD5.
 fn cookbook_files(dir: &Path) -> Result<Vec<File>, ChefServerError> {
-    let listed = vendor::cookbook_files(dir).map_err(|e| ChefServerError::BadAnswer {
-        url: dir.display().to_string(),
+    let listed = vendor::cookbook_files(dir).map_err(|e| ChefServerError::CookbookFiles {
+        dir: dir.to_path_buf(),
         reason: e.to_string(),
     })?;
     let mut files = Vec::with_capacity(listed.kept.len());
