@@ -14,7 +14,7 @@ use crate::archive::{self, Limits};
 use crate::berksfile::{Manifest, SourceSpec};
 use crate::bundle::vendor;
 use crate::bundle::verify::hash_file;
-use crate::cache::Store;
+use crate::cache::{CacheError, Store};
 use crate::http::Client;
 use crate::index::{Index, Origin};
 use crate::lock::{Lock, LockedCookbook, LockedSource};
@@ -258,12 +258,15 @@ impl Fetcher<'_> {
 
     /// Downloads one cookbook into the store.
     fn download(&self, job: &Job) -> Result<Downloaded, InstallError> {
-        let installed = self.store.install(
-            &job.name,
-            &job.raw_version,
-            job.expected.as_deref(),
-            |stage| fetch_into(self.client, job, stage),
-        )?;
+        let installed = self
+            .store
+            .install(
+                &job.name,
+                &job.raw_version,
+                job.expected.as_deref(),
+                |stage| fetch_into(self.client, job, stage),
+            )
+            .map_err(chef_server_failure)?;
         let record = self.store.record(&job.name, &job.raw_version)?;
         Ok(Downloaded {
             fetched: Fetched {
@@ -275,6 +278,27 @@ impl Fetcher<'_> {
             },
             sha256: record.artifact,
         })
+    }
+}
+
+/// A Chef Server's failure inside a store fill keeps its own exit code
+/// (a corrupt file is 132, a refused request 130); the message already
+/// names the cookbook.
+fn chef_server_failure(error: CacheError) -> InstallError {
+    match error {
+        CacheError::Fill {
+            name,
+            version,
+            source,
+        } => match source.downcast::<crate::chef_server::ChefServerError>() {
+            Ok(chef) => InstallError::ChefServer(*chef),
+            Err(source) => InstallError::Cache(CacheError::Fill {
+                name,
+                version,
+                source,
+            }),
+        },
+        other => InstallError::Cache(other),
     }
 }
 
