@@ -65,7 +65,7 @@ pub struct Args {
     #[arg(long, overrides_with = "no_freeze")]
     pub freeze: bool,
     /// Leave the uploaded versions unfrozen.
-    #[arg(long)]
+    #[arg(long, overrides_with = "freeze")]
     pub no_freeze: bool,
     /// Stop with exit 126 at a version frozen on the server instead of
     /// skipping it.
