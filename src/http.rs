@@ -843,6 +843,23 @@ mod tests {
     }
 
     #[test]
+    fn exchange_returns_4xx_answers_with_their_headers() {
+        let server = scripted(vec![(409, vec![("X-Why", "frozen".into())], "{}")]);
+        let answer = client()
+            .exchange(
+                "PUT",
+                &format!("{}/cookbooks/a/1.0.0", server.url),
+                &[("Content-Type", "application/json")],
+                Some(b"{}"),
+            )
+            .unwrap();
+        assert_eq!(answer.status, 409);
+        assert_eq!(answer.header("x-why"), Some("frozen"));
+        assert_eq!(answer.body, b"{}");
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
     fn redirects_drop_headers_across_origins() {
         let target = scripted(vec![(200, vec![], "tarball")]);
         let origin = scripted(vec![(

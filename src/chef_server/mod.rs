@@ -62,17 +62,18 @@ pub enum ChefServerError {
     },
     #[error(
         "{url} refused the request as client '{client}' (key {}) because this machine's clock \
-         is off by about {skew_secs} seconds from the server's; set the clock right (NTP) and \
-         try again",
+         is off{by}; set the clock right (NTP) and try again",
         key.display()
     )]
     ClockSkew {
         url: String,
         client: String,
         key: PathBuf,
-        skew_secs: u64,
+        /// ` by about N seconds from the server's`, when the server's
+        /// `Date` tells.
+        by: String,
     },
-    #[error("{url} was not found (404): {hint}")]
+    #[error("{url} was not found: {hint}")]
     NotFound { url: String, hint: String },
     #[error("{method} {url} failed with {status}: {server_says}")]
     Status {
@@ -332,7 +333,9 @@ impl Server {
                 url: http::redact(url),
                 client: self.client_name.clone(),
                 key: self.key.path().to_path_buf(),
-                skew_secs: skew.unwrap_or(0),
+                by: skew.map_or_else(String::new, |secs| {
+                    format!(" by about {secs} seconds from the server's")
+                }),
             };
         }
         ChefServerError::Unauthorized {
