@@ -75,6 +75,11 @@ impl Goiardi {
 
     /// Reads a JSON document from the server as the admin.
     fn get(&self, path: &str) -> Value {
+        self.admin("GET", path, &Value::Null)
+    }
+
+    /// A request as the admin, which must succeed.
+    fn admin(&self, method: &str, path: &str, body: &Value) -> Value {
         let credentials = Credentials {
             server_url: self.url.clone(),
             client_name: "admin".into(),
@@ -84,7 +89,7 @@ impl Goiardi {
         let client = Client::new(HttpSettings::default()).unwrap();
         Server::new(client, &credentials)
             .unwrap()
-            .json("GET", path, &Value::Null, "missing")
+            .json(method, path, body, "missing")
             .unwrap()
     }
 }
@@ -349,6 +354,34 @@ fn a_wrong_key_is_refused_naming_the_client_and_key_but_no_secret() {
     let (code, _, stderr) = run(&bare, &["upload", "--server-url", &server.url]);
     assert_eq!(code, 115, "{stderr}");
     assert!(stderr.contains("--client-name"), "{stderr}");
+}
+
+#[test]
+fn a_client_without_the_right_is_refused_with_403_naming_it() {
+    let server = Goiardi::start();
+    let created = server.admin(
+        "POST",
+        "clients",
+        &serde_json::json!({"name": "reader", "admin": false}),
+    );
+    let project = project_for(&server, "");
+    let key = project.path("reader.pem");
+    std::fs::write(&key, created["private_key"].as_str().unwrap()).unwrap();
+    write_cookbooks(&project, "1.2.0");
+    ok(&project, &["install"]);
+    let (code, _, stderr) = run(
+        &project,
+        &[
+            "upload",
+            "--client-name",
+            "reader",
+            "--client-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("(403) as client 'reader'"), "{stderr}");
+    assert!(stderr.contains(&key.display().to_string()), "{stderr}");
 }
 
 #[test]
