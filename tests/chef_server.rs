@@ -415,6 +415,8 @@ fn apply_sets_an_environments_pins_on_the_server() {
     write_cookbooks(&project, "1.2.0");
     ok(&project, &["install"]);
 
+    let (code, _, stderr) = run(&project, &["apply", "../clients", "--server"]);
+    assert_eq!(code, 99, "{stderr}");
     let (code, _, stderr) = run(&project, &["apply", "production", "--server"]);
     assert_eq!(code, 129, "{stderr}");
     assert!(stderr.contains("--create"), "{stderr}");

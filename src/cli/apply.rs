@@ -70,6 +70,12 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
 
 fn apply_on_server(args: &Args, pins: &Map<String, Value>, output: &Output) -> Result<(), Failure> {
     let name = args.file.to_string_lossy();
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || !name.chars().all(valid) {
+        return Err(Failure::usage(format!(
+            "'{name}' is not a Chef environment name: use letters, digits, '_', '-' and '.'"
+        )));
+    }
     let server = args.server_args.connect(&FetchArgs {
         offline: false,
         insecure: args.insecure,
