@@ -498,7 +498,7 @@ fn a_missing_organization_and_an_unreachable_server_are_named() {
         &format!("source chef_server: '{closed}'\ncookbook 'app'\n"),
     );
     let (code, _, stderr) = run(&project, &["install"]);
-    assert_ne!(code, 0);
+    assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("cannot connect to"), "{stderr}");
 }
 

@@ -124,12 +124,15 @@ pub enum ChefServerError {
 
 impl ChefServerError {
     /// Berkshelf's exit codes: 126 frozen cookbook, 129 environment not
-    /// found, 115 invalid configuration, 130 for a failed conversation with
-    /// the server (`ChefConnectionError`).
+    /// found, 115 invalid configuration (credentials, key), 132 invalid
+    /// cookbook files (a corrupt download), 130 for any other failed
+    /// conversation with the server (`ChefConnectionError`, unreachable
+    /// servers included).
     pub fn exit_code(&self) -> u8 {
         match self {
-            ChefServerError::Credentials(_) | ChefServerError::Key(KeyError::Invalid { .. }) => 115,
-            ChefServerError::Key(_) | ChefServerError::Config(_) => 115,
+            ChefServerError::Credentials(_)
+            | ChefServerError::Key(_)
+            | ChefServerError::Config(_) => 115,
             ChefServerError::Http(e) if e.exit_code() != 123 => e.exit_code(),
             ChefServerError::Cache(e) => u8::try_from(e.exit_code()).unwrap_or(47),
             ChefServerError::Frozen { .. } => 126,
