@@ -56,6 +56,9 @@ pub enum SourceSpec {
     },
     /// A directory of cookbooks (absolute).
     ChefRepo(PathBuf),
+    /// A Chef Infra Server: `source :chef_server` (`None`: the server of the
+    /// knife/credentials configuration) or `source chef_server: URL`.
+    ChefServer(Option<String>),
 }
 
 /// One `cookbook` or `metadata` line.
@@ -433,19 +436,18 @@ impl Reader<'_> {
     }
 
     fn source(&mut self, call: &Call<'_, Vec<String>>) -> Result<(), BerksfileError> {
-        let chef_server = || -> BerksfileError {
-            call.site
-                .error("Chef Server sources are not supported yet; use a Supermarket, Artifactory or chef_repo source")
-                .into()
-        };
         let spec = match (call.args.as_slice(), call.options.as_slice()) {
             ([Value::String(url)], []) => {
                 check_url(url, &call.site)?;
                 SourceSpec::Url(url.clone())
             }
-            ([Value::Symbol(s)], []) if s == "chef_server" => return Err(chef_server()),
+            ([Value::Symbol(s)], []) if s == "chef_server" => SourceSpec::ChefServer(None),
             ([], [(key, value), rest @ ..]) => match option_key(key) {
-                "chef_server" => return Err(chef_server()),
+                "chef_server" => {
+                    let url = string_option(call, "chef_server", value)?;
+                    check_url(&url, &call.site)?;
+                    SourceSpec::ChefServer(Some(url))
+                }
                 "artifactory" => {
                     let url = string_option(call, "artifactory", value)?;
                     check_url(&url, &call.site)?;
@@ -1120,19 +1122,25 @@ mod tests {
     }
 
     #[test]
+    fn chef_server_sources() {
+        let m = manifest(
+            "source :chef_server\nsource chef_server: 'https://c.example/organizations/o'",
+        );
+        assert_eq!(
+            m.sources,
+            [
+                SourceSpec::ChefServer(None),
+                SourceSpec::ChefServer(Some("https://c.example/organizations/o".into()))
+            ]
+        );
+    }
+
+    #[test]
     fn unsupported_and_invalid_lines_are_113_with_a_location() {
         for (source, message) in [
             (
                 "cookbook 'a', 'not a version'",
                 "cookbook 'a' has an invalid version constraint: 'not a version'",
-            ),
-            (
-                "source :chef_server",
-                "Chef Server sources are not supported yet",
-            ),
-            (
-                "source chef_server: 'https://chef.example/organizations/x'",
-                "Chef Server sources are not supported yet",
             ),
             ("site :opscode", "Berkshelf 2 syntax"),
             ("chef_api :config", "Berkshelf 2 syntax"),

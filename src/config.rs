@@ -16,6 +16,12 @@
 //! [install]
 //! jobs = 8                # downloads at once
 //!
+//! [chef]                  # a Chef Infra Server (over ~/.chef/credentials and knife.rb)
+//! server_url = "https://chef.example.com/organizations/acme"
+//! client_name = "deploy"
+//! client_key = "keys/deploy.pem"   # relative to the file's directory
+//! sign_version = "1.3"             # or "1.1" for servers that need it
+//!
 //! [sources."https://artifactory.example.com/api/chef/chef"]
 //! api_key = "..."         # used when the Berksfile and $ARTIFACTORY_API_KEY give none
 //! ```
@@ -68,6 +74,17 @@ struct ConfigFile {
     install: InstallSection,
     #[serde(default)]
     sources: BTreeMap<String, SourceSection>,
+    #[serde(default)]
+    chef: ChefSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChefSection {
+    server_url: Option<String>,
+    client_name: Option<String>,
+    client_key: Option<PathBuf>,
+    sign_version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +168,9 @@ pub struct Config {
     pub jobs: Setting<usize>,
     /// Artifactory API keys by source URL.
     pub api_keys: BTreeMap<String, Setting<String>>,
+    /// The `[chef]` section: `server_url`, `client_name`, `client_key`
+    /// (absolute), `sign_version`.
+    pub chef: BTreeMap<&'static str, Setting<String>>,
 }
 
 /// The flags that override configuration files.
@@ -181,6 +201,7 @@ impl Default for Config {
             ca_file: Setting::default(http.ca_file),
             jobs: Setting::default(8),
             api_keys: BTreeMap::new(),
+            chef: BTreeMap::new(),
         }
     }
 }
@@ -232,6 +253,28 @@ impl Config {
             });
         }
         self.jobs.set(file.install.jobs, &origin);
+        let chef = [
+            ("server_url", file.chef.server_url),
+            ("client_name", file.chef.client_name),
+            (
+                "client_key",
+                file.chef
+                    .client_key
+                    .map(|key| dir.join(key).display().to_string()),
+            ),
+            ("sign_version", file.chef.sign_version),
+        ];
+        for (key, value) in chef {
+            if let Some(value) = value {
+                self.chef.insert(
+                    key,
+                    Setting {
+                        value,
+                        origin: origin.clone(),
+                    },
+                );
+            }
+        }
         for (url, source) in file.sources {
             if let Some(key) = source.api_key {
                 self.api_keys.insert(
@@ -266,6 +309,21 @@ impl Config {
             .collect()
     }
 
+    /// The `[chef]` section as credential overrides.
+    pub fn chef_overrides(&self) -> crate::chef_server::credentials::Overrides {
+        let get = |key| {
+            self.chef
+                .get(key)
+                .map(|s: &Setting<String>| s.value.clone())
+        };
+        crate::chef_server::credentials::Overrides {
+            server_url: get("server_url"),
+            client_name: get("client_name"),
+            client_key: get("client_key").map(PathBuf::from),
+            sign_version: get("sign_version"),
+        }
+    }
+
     /// Every effective value with its origin, secrets masked.
     pub fn entries(&self) -> Vec<Entry> {
         fn entry<T>(key: &str, setting: &Setting<T>, value: String) -> Entry {
@@ -298,6 +356,13 @@ impl Config {
             ),
             entry("install.jobs", &self.jobs, self.jobs.value.to_string()),
         ];
+        for (key, setting) in &self.chef {
+            entries.push(entry(
+                &format!("chef.{key}"),
+                setting,
+                setting.value.clone(),
+            ));
+        }
         for (url, key) in &self.api_keys {
             entries.push(entry(
                 &format!("sources.\"{}\".api_key", crate::http::redact(url)),
@@ -362,6 +427,27 @@ mod tests {
         assert_eq!(config.api_keys()["https://a.example"], "abcdefghijklmnop");
         let key = config.entries().pop().unwrap();
         assert_eq!(key.value, "****mnop");
+    }
+
+    #[test]
+    fn the_chef_section_gives_credential_overrides() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join(FILE_NAME),
+            "[chef]\nserver_url = \"https://c.example/organizations/o\"\n\
+             client_name = \"deploy\"\nclient_key = \"keys/deploy.pem\"\n",
+        )
+        .unwrap();
+        let config = Config::load(home.path(), home.path(), &Overrides::default()).unwrap();
+        let chef = config.chef_overrides();
+        assert_eq!(chef.client_name.as_deref(), Some("deploy"));
+        assert_eq!(chef.client_key, Some(home.path().join("keys/deploy.pem")));
+        assert!(
+            config
+                .entries()
+                .iter()
+                .any(|e| e.key == "chef.server_url" && e.value.ends_with("/organizations/o"))
+        );
     }
 
     #[test]

@@ -219,6 +219,24 @@ pub struct Response {
     pub last_modified: Option<String>,
 }
 
+/// Any answer to [`Client::exchange`], with its headers (names lowercase).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Exchange {
+    /// The first header called `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// What the server said to a conditional GET.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Conditional {
@@ -348,6 +366,45 @@ impl Client {
         Ok(hex::encode(hasher.finalize()))
     }
 
+    /// Sends one request with `method` and `body` to `url` (no redirects
+    /// followed) and returns the answer whatever its status, with every
+    /// response header, for APIs whose 4xx answers carry meaning (a Chef
+    /// Server's 401, 404 or 409). Connect errors, timeouts and 5xx are
+    /// retried as for [`Client::get`]; `headers` are computed once, so a
+    /// signature must stay valid across the retries.
+    pub fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Exchange, HttpError> {
+        let parsed = parse_url(url)?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| {
+            HttpError::InvalidHeader {
+                name: "method".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        let response = self.send(&method, &parsed, header_map(headers)?, body)?;
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        let read = read_response(Opened {
+            response,
+            url: parsed,
+        })?;
+        Ok(Exchange {
+            status: read.status,
+            body: read.body,
+            headers,
+        })
+    }
+
     /// Sends the GET, following redirects by hand, and returns the first
     /// answer that is not a redirect, if it is 2xx (or 304 when
     /// `validators` are given).
@@ -384,7 +441,7 @@ impl Client {
             if same_origin {
                 headers.extend(conditional.clone());
             }
-            let response = self.send(&current, headers)?;
+            let response = self.send(&reqwest::Method::GET, &current, headers, None)?;
             let status = response.status();
             if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
                 current = redirect_target(&current, &first, &response)?;
@@ -414,8 +471,10 @@ impl Client {
     /// again after an exponentially growing pause.
     fn send(
         &self,
+        method: &reqwest::Method,
         url: &Url,
         headers: HeaderMap,
+        body: Option<&[u8]>,
     ) -> Result<reqwest::blocking::Response, HttpError> {
         let attempts = self.settings.retries.saturating_add(1);
         let mut pause = self.settings.backoff;
@@ -423,7 +482,14 @@ impl Client {
         loop {
             attempt += 1;
             let last = attempt >= attempts;
-            match self.inner.get(url.clone()).headers(headers.clone()).send() {
+            let mut request = self
+                .inner
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(body) = body {
+                request = request.body(body.to_vec());
+            }
+            match request.send() {
                 Ok(response) if response.status().is_server_error() => {
                     if last {
                         return Err(HttpError::Status {
@@ -774,6 +840,23 @@ mod tests {
         let digest = client.download(&server.url, &[], &mut out).unwrap();
         assert_eq!(out, b"body");
         assert_eq!(digest, hex::encode(Sha256::digest(b"body")));
+    }
+
+    #[test]
+    fn exchange_returns_4xx_answers_with_their_headers() {
+        let server = scripted(vec![(409, vec![("X-Why", "frozen".into())], "{}")]);
+        let answer = client()
+            .exchange(
+                "PUT",
+                &format!("{}/cookbooks/a/1.0.0", server.url),
+                &[("Content-Type", "application/json")],
+                Some(b"{}"),
+            )
+            .unwrap();
+        assert_eq!(answer.status, 409);
+        assert_eq!(answer.header("x-why"), Some("frozen"));
+        assert_eq!(answer.body, b"{}");
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
     }
 
     #[test]

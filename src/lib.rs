@@ -11,6 +11,7 @@ pub mod atomic_file;
 pub mod berksfile;
 pub mod bundle;
 pub mod cache;
+pub mod chef_server;
 pub mod cli;
 pub mod config;
 pub mod dsl;

@@ -116,6 +116,9 @@ fn origin_label(origin: &Origin, sources: &[SourceSpec]) -> String {
                 crate::http::redact(url)
             }
             Some(SourceSpec::ChefRepo(dir)) => dir.display().to_string(),
+            Some(SourceSpec::ChefServer(url)) => url
+                .as_deref()
+                .map_or_else(|| "the Chef Server".to_string(), crate::http::redact),
             None => String::new(),
         },
         Origin::Directory { path } => path.display().to_string(),

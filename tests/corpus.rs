@@ -281,7 +281,13 @@ fn larder_reads_the_dialect_fixtures_as_ruby_does() {
     let temp = tempfile::tempdir().expect("a temporary directory");
     let root = temp.path().join("dialect fixtures é");
     copy_tree(&fixtures, &root);
-    let refusals = [
+    let written = [
+        (
+            "chef-server/Berksfile",
+            "source :chef_server\n\
+             source chef_server: 'https://chef.example/organizations/ops'\n\
+             cookbook 'web', '>= 1.0'\n",
+        ),
         ("refused/site/Berksfile", "site :opscode\nmetadata\n"),
         (
             "refused/nameless/metadata.rb",
@@ -292,7 +298,7 @@ fn larder_reads_the_dialect_fixtures_as_ruby_does() {
             "name 'p'\ndepends 'windows' if platform?('windows')\n",
         ),
     ];
-    for (file, text) in refusals {
+    for (file, text) in written {
         let path = root.join(file);
         std::fs::create_dir_all(path.parent().expect("a directory")).expect("create a directory");
         std::fs::write(&path, text).expect("write a refused file");
@@ -300,6 +306,7 @@ fn larder_reads_the_dialect_fixtures_as_ruby_does() {
     let expected = [
         ("helpers/Berksfile", true, true),
         ("site-cookbooks/Berksfile", true, true),
+        ("chef-server/Berksfile", true, true),
         ("metadata/metadata.rb", false, true),
         ("refused/site/Berksfile", true, false),
         ("refused/nameless/metadata.rb", false, false),

@@ -115,6 +115,33 @@ end
 }
 
 #[test]
+fn chef_server_sources_are_listed_with_their_url_and_no_secret() {
+    let (project, root) = spaced_project();
+    write(
+        &root,
+        "Berksfile",
+        "source :chef_server\n\
+         source chef_server: 'https://admin:hunter2@chef.example/organizations/ops'\n\
+         cookbook 'web'\n",
+    );
+    let output = project
+        .larder(&["manifest", "--format", "json", "--berksfile"])
+        .arg(root.join("Berksfile"))
+        .output()
+        .expect("run larder");
+    assert!(output.status.success(), "{output:?}");
+    let doc = json_of(&output);
+    assert_eq!(
+        doc["sources"][0],
+        serde_json::json!({"type": "chef_server", "url": null})
+    );
+    assert_eq!(doc["sources"][1]["type"], "chef_server");
+    let url = doc["sources"][1]["url"].as_str().expect("a url");
+    assert!(url.contains("chef.example/organizations/ops"), "{url}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("hunter2"));
+}
+
+#[test]
 fn manifest_reads_metadata_as_chef_would() {
     let (project, root) = spaced_project();
     write(&root, "VERSION", "2.1.0\n");

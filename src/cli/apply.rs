@@ -1,32 +1,52 @@
 //! `larder apply ENVIRONMENT_FILE`: pins every locked cookbook as
 //! `= VERSION` in a Chef environment JSON file. The file is created if
 //! absent; its other keys are kept, its `cookbook_versions` replaced.
+//!
+//! `larder apply ENVIRONMENT --server` sets the same pins on the
+//! environment of a Chef Server ([`crate::chef_server::environment`]); it
+//! is created only with `--create`.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::install::{ProjectArgs, locked};
+use super::install::{FetchArgs, ProjectArgs, locked};
+use super::upload::ServerArgs;
 use super::{Failure, Output};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment file (JSON), e.g. environments/production.json.
+    /// The environment file (JSON), e.g. environments/production.json; with
+    /// --server, the environment's name on the server.
     #[arg(value_name = "ENVIRONMENT_FILE")]
     pub file: PathBuf,
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Pin the environment on a Chef Server instead of in a file.
+    #[arg(long)]
+    pub server: bool,
+    /// With --server: create the environment if the server lacks it.
+    #[arg(long, requires = "server")]
+    pub create: bool,
+    #[command(flatten)]
+    pub server_args: ServerArgs,
+    /// With --server: do not verify the server's TLS certificate.
+    #[arg(long, requires = "server")]
+    pub insecure: bool,
 }
 
 pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let project = locked(&args.project, output)?;
-    let mut environment = read_environment(&args.file)?;
     let pins: Map<String, Value> = project
         .lock
         .cookbooks
         .iter()
         .map(|(name, c)| (name.clone(), Value::String(format!("= {}", c.raw_version))))
         .collect();
+    if args.server {
+        return apply_on_server(args, &pins, output);
+    }
+    let mut environment = read_environment(&args.file)?;
     environment.insert("cookbook_versions".into(), Value::Object(pins.clone()));
     let text = serde_json::to_string_pretty(&Value::Object(environment))
         .map_err(|e| io_failure(&args.file, "encode", &e.to_string()))?;
@@ -43,6 +63,38 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
             "Pinned {} cookbook(s) in {}",
             pins.len(),
             args.file.display()
+        ));
+    }
+    Ok(())
+}
+
+fn apply_on_server(args: &Args, pins: &Map<String, Value>, output: &Output) -> Result<(), Failure> {
+    let name = args.file.to_string_lossy();
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || !name.chars().all(valid) {
+        return Err(Failure::usage(format!(
+            "'{name}' is not a Chef environment name: use letters, digits, '_', '-' and '.'"
+        )));
+    }
+    let server = args.server_args.connect(&FetchArgs {
+        offline: false,
+        insecure: args.insecure,
+        jobs: None,
+    })?;
+    let created = crate::chef_server::environment::apply(&server, &name, pins, args.create)?;
+    let shown = crate::http::redact(server.url());
+    if output.is_json() {
+        output.json(&serde_json::json!({
+            "server": shown,
+            "environment": name,
+            "created": created,
+            "cookbook_versions": pins,
+        }));
+    } else {
+        output.line(&format!(
+            "Pinned {} cookbook(s) in the environment '{name}' on {shown}{}",
+            pins.len(),
+            if created { " (created)" } else { "" }
         ));
     }
     Ok(())

@@ -110,6 +110,12 @@ impl From<crate::source::supermarket::SupermarketError> for Failure {
     }
 }
 
+impl From<crate::chef_server::ChefServerError> for Failure {
+    fn from(err: crate::chef_server::ChefServerError) -> Self {
+        Failure::new(err.exit_code(), err.kind(), err.to_string())
+    }
+}
+
 impl From<crate::http::HttpError> for Failure {
     fn from(err: crate::http::HttpError) -> Self {
         Failure::new(err.exit_code(), "http", err.to_string())
@@ -167,6 +173,7 @@ impl From<crate::install::InstallError> for Failure {
             E::Universe(_) => (123, "source"),
             E::Cache(e) => (code_of(e.exit_code()), "cache"),
             E::Bundle(e) => (code_of(e.kind().exit_code()), "cookbook_files"),
+            E::ChefServer(e) => (e.exit_code(), e.kind()),
             E::Io { .. } => (47, "io"),
         };
         Failure::new(code, kind, message)

@@ -130,6 +130,11 @@ fn source_json(source: &SourceSpec) -> Json {
             "api_key_set": api_key.is_some(),
         }),
         SourceSpec::ChefRepo(dir) => json!({"type": "chef_repo", "path": dir}),
+        // `null`: the server of the knife/credentials configuration.
+        SourceSpec::ChefServer(url) => json!({
+            "type": "chef_server",
+            "url": url.as_deref().map(shown),
+        }),
     }
 }
 
@@ -140,6 +145,8 @@ fn source_text(source: &SourceSpec) -> String {
             format!("artifactory: {}", shown(url))
         }
         SourceSpec::ChefRepo(dir) => format!("chef_repo: {}", dir.display()),
+        SourceSpec::ChefServer(None) => "chef_server (from the knife configuration)".into(),
+        SourceSpec::ChefServer(Some(url)) => format!("chef_server: {}", shown(url)),
     }
 }
 

@@ -21,6 +21,7 @@ mod serve;
 mod shelf;
 mod show;
 mod tree;
+mod upload;
 mod vendor;
 mod verify;
 pub mod verify_bundle;
@@ -104,8 +105,11 @@ pub enum Command {
     Viz(viz::Args),
     /// What the global cookbook store holds; remove entries.
     Shelf(shelf::Args),
-    /// Pin the locked versions in a Chef environment file.
+    /// Pin the locked versions in a Chef environment file, or with --server
+    /// in an environment on a Chef Server.
     Apply(apply::Args),
+    /// Upload the locked cookbooks to a Chef Server.
+    Upload(upload::Args),
     /// The effective configuration and where each value came from.
     Config(config::Args),
     /// How larder reads the Berksfile (or, with --metadata, a cookbook's
@@ -152,6 +156,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Viz(args) => viz::run(args, &output),
         Command::Shelf(args) => shelf::run(args, &output),
         Command::Apply(args) => apply::run(args, &output),
+        Command::Upload(args) => upload::run(args, &output),
         Command::Config(args) => config::run(args, &output),
         Command::Manifest(args) => manifest::run(args, &output),
         Command::Version => version::run(&output),

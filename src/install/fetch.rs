@@ -14,7 +14,7 @@ use crate::archive::{self, Limits};
 use crate::berksfile::{Manifest, SourceSpec};
 use crate::bundle::vendor;
 use crate::bundle::verify::hash_file;
-use crate::cache::Store;
+use crate::cache::{CacheError, Store};
 use crate::http::Client;
 use crate::index::{Index, Origin};
 use crate::lock::{Lock, LockedCookbook, LockedSource};
@@ -46,6 +46,9 @@ struct Job {
     url: String,
     headers: Vec<(String, String)>,
     expected: Option<String>,
+    /// From a Chef Server source (its URL, `None` for the configured one):
+    /// `url` is the cookbook version's API URL, read file by file.
+    chef_server: Option<Option<String>>,
 }
 
 /// What fetching needs from the install.
@@ -187,18 +190,19 @@ impl Fetcher<'_> {
         else {
             return Err(missing(name, cookbook));
         };
-        let headers = self
-            .manifest
-            .sources
-            .get(*source)
-            .map(source_headers)
-            .unwrap_or_default();
+        let spec = self.manifest.sources.get(*source);
+        let headers = spec.map(source_headers).unwrap_or_default();
+        let chef_server = match spec {
+            Some(SourceSpec::ChefServer(url)) => Some(url.clone()),
+            _ => None,
+        };
         Ok(Job {
             name: name.to_string(),
             raw_version: release.raw_version.clone(),
             url: download_url.clone(),
             headers,
             expected: cookbook.sha256.clone(),
+            chef_server,
         })
     }
 
@@ -254,12 +258,15 @@ impl Fetcher<'_> {
 
     /// Downloads one cookbook into the store.
     fn download(&self, job: &Job) -> Result<Downloaded, InstallError> {
-        let installed = self.store.install(
-            &job.name,
-            &job.raw_version,
-            job.expected.as_deref(),
-            |stage| fetch_into(self.client, job, stage),
-        )?;
+        let installed = self
+            .store
+            .install(
+                &job.name,
+                &job.raw_version,
+                job.expected.as_deref(),
+                |stage| fetch_into(self.client, job, stage),
+            )
+            .map_err(chef_server_failure)?;
         let record = self.store.record(&job.name, &job.raw_version)?;
         Ok(Downloaded {
             fetched: Fetched {
@@ -271,6 +278,27 @@ impl Fetcher<'_> {
             },
             sha256: record.artifact,
         })
+    }
+}
+
+/// A Chef Server's failure inside a store fill keeps its own exit code
+/// (a corrupt file is 132, a refused request 130); the message already
+/// names the cookbook.
+fn chef_server_failure(error: CacheError) -> InstallError {
+    match error {
+        CacheError::Fill {
+            name,
+            version,
+            source,
+        } => match source.downcast::<crate::chef_server::ChefServerError>() {
+            Ok(chef) => InstallError::ChefServer(*chef),
+            Err(source) => InstallError::Cache(CacheError::Fill {
+                name,
+                version,
+                source,
+            }),
+        },
+        other => InstallError::Cache(other),
     }
 }
 
@@ -304,13 +332,24 @@ pub fn source_label(source: &LockedSource) -> String {
 }
 
 /// Fetches an artifact into `stage` (the future store entry) and returns
-/// its sha256: a `.tar.gz` from HTTP or `file://`, or a cookbook folder
-/// from a `file://` registry.
+/// its sha256: a `.tar.gz` from HTTP or `file://`, a cookbook folder from a
+/// `file://` registry, or a Chef Server's files (the digest of the folder).
 fn fetch_into(
     client: &Client,
     job: &Job,
     stage: &Path,
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(server_url) = &job.chef_server {
+        let server = crate::chef_server::connect(client, server_url.as_deref())?;
+        crate::chef_server::source::download_cookbook(
+            &server,
+            &job.name,
+            &job.raw_version,
+            &job.url,
+            stage,
+        )?;
+        return Ok(vendor::cookbook_digest(stage)?);
+    }
     if let Some(path) = crate::file_url::text_to_path(&job.url) {
         let path = path.as_path();
         if path.is_dir() {

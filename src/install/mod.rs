@@ -155,6 +155,8 @@ pub enum InstallError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    ChefServer(#[from] crate::chef_server::ChefServerError),
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -437,7 +439,8 @@ fn registry_urls(manifest: &Manifest) -> Vec<String> {
         .iter()
         .filter_map(|s| match s {
             SourceSpec::Url(url) | SourceSpec::Artifactory { url, .. } => Some(url.clone()),
-            SourceSpec::ChefRepo(_) => None,
+            SourceSpec::ChefRepo(_) | SourceSpec::ChefServer(None) => None,
+            SourceSpec::ChefServer(Some(url)) => Some(url.clone()),
         })
         .collect()
 }
@@ -472,6 +475,11 @@ pub fn build_index(
                 supermarket::add_to_index(&body, url, position, &mut index)?;
             }
             SourceSpec::ChefRepo(dir) => local::add_chef_repo(dir, &mut index)?,
+            SourceSpec::ChefServer(url) => {
+                let server = crate::chef_server::connect(client, url.as_deref())?;
+                let body = crate::chef_server::source::fetch_universe(&server, store, offline)?;
+                supermarket::add_to_index(&body, server.url(), position, &mut index)?;
+            }
         }
     }
     for want in wanted {

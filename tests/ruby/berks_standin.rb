@@ -70,10 +70,14 @@ class BerksfileStandin
         end
 
         { 'type' => 'url', 'url' => shown_url(api_url) }
+      when :chef_server
+        { 'type' => 'chef_server', 'url' => nil }
       when Hash
         if api_url[:artifactory]
           { 'type' => 'artifactory', 'url' => shown_url(api_url[:artifactory]),
             'api_key_set' => !(api_url[:api_key] || ENV['ARTIFACTORY_API_KEY']).nil? }
+        elsif api_url[:chef_server]
+          { 'type' => 'chef_server', 'url' => shown_url(api_url[:chef_server]) }
         elsif api_url[:chef_repo]
           { 'type' => 'chef_repo', 'path' => File.expand_path(api_url[:chef_repo], File.dirname(@filepath)) }
         else
