@@ -18,6 +18,11 @@
 //!
 //! [sources."https://artifactory.example.com/api/chef/chef"]
 //! api_key = "..."         # used when the Berksfile and $ARTIFACTORY_API_KEY give none
+//!
+//! [store]
+//! url = "s3://bucket/prefix"  # the bundle store (LARDER_STORE and --store win)
+//! endpoint = "http://127.0.0.1:9000"  # S3-compatible endpoint (AWS_ENDPOINT_URL wins)
+//! fixed_copy = true       # keep stacks/<name>/cookbooks.tar.gz current
 //! ```
 //!
 //! Unknown keys are errors (Berkshelf's `InvalidConfiguration`, exit 115).
@@ -68,6 +73,16 @@ struct ConfigFile {
     install: InstallSection,
     #[serde(default)]
     sources: BTreeMap<String, SourceSection>,
+    #[serde(default)]
+    store: StoreSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    url: Option<String>,
+    endpoint: Option<String>,
+    fixed_copy: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +166,12 @@ pub struct Config {
     pub jobs: Setting<usize>,
     /// Artifactory API keys by source URL.
     pub api_keys: BTreeMap<String, Setting<String>>,
+    /// `[store] url`: the bundle store.
+    pub store_url: Setting<Option<String>>,
+    /// `[store] endpoint`: an S3-compatible endpoint.
+    pub store_endpoint: Setting<Option<String>>,
+    /// `[store] fixed_copy`: keep each stack's fixed-URL copy current.
+    pub fixed_copy: Setting<bool>,
 }
 
 /// The flags that override configuration files.
@@ -181,6 +202,9 @@ impl Default for Config {
             ca_file: Setting::default(http.ca_file),
             jobs: Setting::default(8),
             api_keys: BTreeMap::new(),
+            store_url: Setting::default(None),
+            store_endpoint: Setting::default(None),
+            fixed_copy: Setting::default(false),
         }
     }
 }
@@ -232,6 +256,10 @@ impl Config {
             });
         }
         self.jobs.set(file.install.jobs, &origin);
+        self.store_url.set(file.store.url.map(Some), &origin);
+        self.store_endpoint
+            .set(file.store.endpoint.map(Some), &origin);
+        self.fixed_copy.set(file.store.fixed_copy, &origin);
         for (url, source) in file.sources {
             if let Some(key) = source.api_key {
                 self.api_keys.insert(
@@ -298,6 +326,26 @@ impl Config {
             ),
             entry("install.jobs", &self.jobs, self.jobs.value.to_string()),
         ];
+        let text = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map_or_else(String::new, crate::http::redact)
+        };
+        entries.push(entry(
+            "store.url",
+            &self.store_url,
+            text(&self.store_url.value),
+        ));
+        entries.push(entry(
+            "store.endpoint",
+            &self.store_endpoint,
+            text(&self.store_endpoint.value),
+        ));
+        entries.push(entry(
+            "store.fixed_copy",
+            &self.fixed_copy,
+            self.fixed_copy.value.to_string(),
+        ));
         for (url, key) in &self.api_keys {
             entries.push(entry(
                 &format!("sources.\"{}\".api_key", crate::http::redact(url)),

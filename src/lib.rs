@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod dsl;
 pub mod graph;
 pub mod graphviz;
