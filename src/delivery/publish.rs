@@ -35,6 +35,7 @@ pub fn publish(
     bundle: &Path,
     provenance: Provenance,
 ) -> Result<Published, DeliveryError> {
+    store.ensure_writable()?;
     let manifest = read_manifest(bundle)?;
     let (sha256, size) = hash_file(bundle)?;
     let key = bundle_key(&sha256);

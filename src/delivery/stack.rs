@@ -131,6 +131,7 @@ pub fn pin(
     digest: &str,
     change: &Change,
 ) -> Result<Changed, DeliveryError> {
+    store.ensure_writable()?;
     let digest = resolve_digest(store, digest)?;
     set(store, stack, &digest, Action::Pin, None, None, change)
 }
@@ -144,6 +145,7 @@ pub fn promote(
     expect: Option<&str>,
     change: &Change,
 ) -> Result<Changed, DeliveryError> {
+    store.ensure_writable()?;
     let source = show(store, from)?;
     if store.size_of(&record_key(&source.bundle))?.is_none() {
         return Err(DeliveryError::DanglingPointer {
@@ -170,6 +172,7 @@ pub fn rollback(
     to: Option<&str>,
     change: &Change,
 ) -> Result<Changed, DeliveryError> {
+    store.ensure_writable()?;
     let target = match to {
         Some(text) => resolve_digest(store, text)?,
         None => show(store, stack)?

@@ -99,7 +99,7 @@ impl Store {
     /// Opens the store at `url`. A local store is created when `create` is
     /// set, and must exist otherwise.
     pub fn open(url: &str, settings: &StoreSettings, create: bool) -> Result<Store, DeliveryError> {
-        let shown = crate::http::redact(url.trim_end_matches('/'));
+        let shown = crate::http::redact(url).trim_end_matches('/').to_string();
         let invalid = |reason: String| DeliveryError::InvalidStore {
             url: shown.clone(),
             reason,
@@ -263,7 +263,8 @@ impl Store {
         }
     }
 
-    fn writable(&self) -> Result<(), DeliveryError> {
+    /// Refuses writes to a read-only (plain HTTP) store.
+    pub fn ensure_writable(&self) -> Result<(), DeliveryError> {
         match self.kind {
             Kind::ReadOnlyHttp => Err(DeliveryError::ReadOnly {
                 url: self.url.clone(),
@@ -306,7 +307,7 @@ impl Store {
 
     /// Writes `bytes` at `key` unless an object is there already.
     pub fn create(&self, key: &str, bytes: Vec<u8>) -> Result<Created, DeliveryError> {
-        self.writable()?;
+        self.ensure_writable()?;
         let location = self.key(key);
         let options = PutOptions::from(PutMode::Create);
         let result = self.runtime.block_on(self.inner.put_opts(
@@ -333,7 +334,7 @@ impl Store {
         bytes: Vec<u8>,
         expected: Option<&Version>,
     ) -> Result<(), DeliveryError> {
-        self.writable()?;
+        self.ensure_writable()?;
         let conflict = || DeliveryError::Conflict {
             object: self.object_url(key),
         };
@@ -386,7 +387,7 @@ impl Store {
     /// large ones (the caller has checked that `key` is free; a racing
     /// upload of a content-addressed key writes the same bytes).
     pub fn upload(&self, key: &str, path: &Path, size: u64) -> Result<Created, DeliveryError> {
-        self.writable()?;
+        self.ensure_writable()?;
         let read_error = |e: std::io::Error| DeliveryError::Io {
             action: "read",
             path: path.to_path_buf(),
@@ -460,7 +461,7 @@ impl Store {
 
     /// Copies the object at `from` to `to`, replacing what is there.
     pub fn copy(&self, from: &str, to: &str) -> Result<(), DeliveryError> {
-        self.writable()?;
+        self.ensure_writable()?;
         self.runtime
             .block_on(self.inner.copy(&self.key(from), &self.key(to)))
             .map_err(|e| self.failure("copy", from, e))
@@ -468,7 +469,7 @@ impl Store {
 
     /// Writes `bytes` at `key`, replacing what is there.
     pub fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), DeliveryError> {
-        self.writable()?;
+        self.ensure_writable()?;
         self.runtime
             .block_on(self.inner.put(&self.key(key), PutPayload::from(bytes)))
             .map(|_| ())
