@@ -767,3 +767,30 @@ fn a_pull_killed_mid_download_from_an_http_store_leaves_dir_intact_and_pulls_aga
         .assert()
         .code(174);
 }
+
+#[test]
+fn s3_credentials_come_from_the_shared_credentials_file_too() {
+    let store = Store::s3();
+    publish(&store, "one", Some("production"));
+    let credentials = store.path("aws-credentials");
+    fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing-at-all\n\n\
+             [ci]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    let from_profile = |profile: &str| {
+        let mut command = store.larder(&["stack", "show", "production"]);
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_CONFIG_FILE", store.path("no-aws-config"))
+            .env("AWS_PROFILE", profile);
+        command
+    };
+    from_profile("ci").assert().success();
+    from_profile("default").assert().code(175);
+}

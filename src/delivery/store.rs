@@ -4,6 +4,11 @@
 //! its own: read with version, create-only write, compare-and-swap on the
 //! version, streamed download with sha256, parallel multipart upload, list.
 //!
+//! S3 credentials come from the standard chain: the `AWS_*` environment
+//! variables, then the shared credentials and config files
+//! (`~/.aws/credentials`, `~/.aws/config`, `AWS_PROFILE`), then the
+//! instance role or web identity that `object_store` finds itself.
+//!
 //! Local stores have no object versions in `object_store`, so their
 //! compare-and-swap holds a file lock under `<dir>/.larder-locks/` while it
 //! compares the object's e-tag and replaces it (by rename).
@@ -137,10 +142,22 @@ impl Store {
                         .with_allow_http(endpoint.starts_with("http://"))
                         .with_endpoint(endpoint);
                 }
+                let profile = AwsProfile::load();
+                if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+                    && let (Some(key), Some(secret)) =
+                        (profile.access_key_id, profile.secret_access_key)
+                {
+                    builder = builder
+                        .with_access_key_id(key)
+                        .with_secret_access_key(secret);
+                    if let Some(token) = profile.session_token {
+                        builder = builder.with_token(token);
+                    }
+                }
                 if std::env::var_os("AWS_REGION").is_none()
                     && std::env::var_os("AWS_DEFAULT_REGION").is_none()
                 {
-                    builder = builder.with_region("us-east-1");
+                    builder = builder.with_region(profile.region.as_deref().unwrap_or("us-east-1"));
                 }
                 let store = builder.build().map_err(unusable)?;
                 (Arc::new(store), Kind::Cloud, None)
@@ -498,6 +515,68 @@ impl Store {
     }
 }
 
+/// What the AWS shared files say for the profile in use (`AWS_PROFILE`,
+/// else `default`): keys from `AWS_SHARED_CREDENTIALS_FILE` (default
+/// `~/.aws/credentials`), the region from `AWS_CONFIG_FILE` (default
+/// `~/.aws/config`). Missing files give nothing.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct AwsProfile {
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    region: Option<String>,
+}
+
+impl AwsProfile {
+    fn load() -> AwsProfile {
+        let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_string());
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let file = |variable: &str, name: &str| {
+            std::env::var_os(variable)
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_default()
+        };
+        let credentials = ini_section(
+            &file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            &profile,
+        );
+        let config_section = if profile == "default" {
+            profile.clone()
+        } else {
+            format!("profile {profile}")
+        };
+        let config = ini_section(&file("AWS_CONFIG_FILE", "config"), &config_section);
+        let get = |map: &[(String, String)], key: &str| {
+            map.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        };
+        AwsProfile {
+            access_key_id: get(&credentials, "aws_access_key_id"),
+            secret_access_key: get(&credentials, "aws_secret_access_key"),
+            session_token: get(&credentials, "aws_session_token"),
+            region: get(&config, "region"),
+        }
+    }
+}
+
+/// The `key = value` pairs of section `[name]` of an INI text.
+fn ini_section(text: &str, name: &str) -> Vec<(String, String)> {
+    let mut inside = false;
+    let mut pairs = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = section.trim() == name;
+        } else if inside && let Some((key, value)) = line.split_once('=') {
+            pairs.push((key.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    pairs
+}
+
 /// Fills `buf` as far as the file allows; 0 at its end.
 fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
@@ -530,4 +609,23 @@ fn lock_local(root: &Path, key: &str) -> Result<File, DeliveryError> {
         .map_err(|e| io_error("open", &path, e))?;
     file.lock().map_err(|e| io_error("lock", &path, e))?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini_sections_are_read_by_name() {
+        let text = "[default]\naws_access_key_id = A\n# note\n[profile ci]\nregion=eu-west-1\n";
+        assert_eq!(
+            ini_section(text, "default"),
+            vec![("aws_access_key_id".to_string(), "A".to_string())]
+        );
+        assert_eq!(
+            ini_section(text, "profile ci"),
+            vec![("region".to_string(), "eu-west-1".to_string())]
+        );
+        assert!(ini_section(text, "other").is_empty());
+    }
 }
