@@ -218,6 +218,9 @@ pub fn set(
     if let Some((pointer, _)) = &current
         && pointer.bundle == digest
     {
+        if change.fixed_copy {
+            refresh_fixed_copy(store, stack, digest)?;
+        }
         return Ok(Changed {
             pointer: pointer.clone(),
             changed: false,
