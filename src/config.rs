@@ -374,6 +374,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_store_section_is_read() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join(FILE_NAME),
+            "[store]\nurl = \"s3://b/p\"\nendpoint = \"http://127.0.0.1:9000\"\nfixed_copy = true\n",
+        )
+        .unwrap();
+        let config = Config::load(home.path(), home.path(), &Overrides::default()).unwrap();
+        assert_eq!(config.store_url.value.as_deref(), Some("s3://b/p"));
+        assert_eq!(
+            config.store_endpoint.value.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert!(config.fixed_copy.value);
+    }
+
+    #[test]
     fn project_overrides_global_and_flags_override_both() {
         let home = tempfile::tempdir().unwrap();
         let project = tempfile::tempdir().unwrap();

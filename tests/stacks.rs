@@ -794,3 +794,20 @@ fn s3_credentials_come_from_the_shared_credentials_file_too() {
     from_profile("ci").assert().success();
     from_profile("default").assert().code(175);
 }
+
+#[test]
+fn a_damaged_pointer_is_an_error_naming_it() {
+    let store = Store::file();
+    publish(&store, "one", Some("production"));
+    fs::write(store.object("stacks/production.json"), "{\"bundle\": 7").unwrap();
+    for args in [
+        &["stack", "show", "production"][..],
+        &["pull", "--stack", "production", "--into", "live"][..],
+    ] {
+        store
+            .larder(args)
+            .assert()
+            .code(173)
+            .stderr(contains("stacks/production.json cannot be read"));
+    }
+}

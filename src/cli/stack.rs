@@ -140,7 +140,7 @@ pub fn change_of(args: &ChangeArgs) -> Result<Change, Failure> {
 
 /// The first 12 hex digits of a digest.
 pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
+    digest.get(..12).unwrap_or(digest)
 }
 
 /// Runs `larder stack`.

@@ -175,6 +175,25 @@ impl Pointer {
     pub fn to_json(&self) -> Vec<u8> {
         to_json(self)
     }
+
+    /// Parses a pointer or history entry read from `object`, refusing
+    /// digests that are not 64 hex digits.
+    pub fn from_json(bytes: &[u8], object: &str) -> Result<Pointer, DeliveryError> {
+        let pointer: Pointer = from_json(bytes, object)?;
+        let digests = std::iter::once(&pointer.bundle).chain(pointer.previous.as_ref());
+        for digest in digests {
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(DeliveryError::BadObject {
+                    object: object.to_string(),
+                    detail: format!(
+                        "'{}' is not a sha256",
+                        digest.chars().take(80).collect::<String>()
+                    ),
+                });
+            }
+        }
+        Ok(pointer)
+    }
 }
 
 /// Pretty JSON with a final newline.
@@ -252,6 +271,21 @@ mod tests {
         }
         for bad in ["", ".hidden", "-x", "a/b", "a b", "ü"] {
             assert!(check_stack_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pointers_with_bad_digests_are_refused() {
+        let pointer = |bundle: &str| {
+            format!(
+                r#"{{"format":1,"stack":"p","bundle":"{bundle}","seq":1,"action":"pin",
+                "changed_at":"t","by":"me"}}"#
+            )
+        };
+        assert!(Pointer::from_json(pointer(&"a".repeat(64)).as_bytes(), "p").is_ok());
+        for bad in ["ééé", "abc", &"g".repeat(64)] {
+            let err = Pointer::from_json(pointer(bad).as_bytes(), "p").unwrap_err();
+            assert!(err.to_string().contains("is not a sha256"), "{err}");
         }
     }
 

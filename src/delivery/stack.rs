@@ -44,7 +44,7 @@ pub fn read_pointer(
     let key = pointer_key(stack);
     match store.get(&key)? {
         Some(object) => {
-            let pointer = record::from_json(&object.bytes, &store.object_url(&key))?;
+            let pointer = Pointer::from_json(&object.bytes, &store.object_url(&key))?;
             Ok(Some((pointer, object.version)))
         }
         None => Ok(None),
@@ -275,10 +275,7 @@ pub fn history(store: &Store, stack: &str, limit: usize) -> Result<Vec<Pointer>,
     for name in names.iter().rev().take(limit) {
         let key = format!("{}/{name}", history_dir(stack));
         if let Some(object) = store.get(&key)? {
-            entries.push(record::from_json::<Pointer>(
-                &object.bytes,
-                &store.object_url(&key),
-            )?);
+            entries.push(Pointer::from_json(&object.bytes, &store.object_url(&key))?);
         }
     }
     if entries
