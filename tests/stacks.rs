@@ -811,3 +811,66 @@ fn a_damaged_pointer_is_an_error_naming_it() {
             .stderr(contains("stacks/production.json cannot be read"));
     }
 }
+
+/// A bundle of one cookbook holding `blob`, packed by hand without
+/// compression (fast to make at any size), with a correct manifest.
+fn stored_bundle(path: &Path, blob: &[u8]) {
+    use sha2::{Digest, Sha256};
+    let metadata = br#"{"name":"big","version":"1.0.0"}"#;
+    let manifest = serde_json::json!({
+        "cookbooks": [{
+            "files": {
+                "files/blob.bin": hex::encode(Sha256::digest(blob)),
+                "metadata.json": hex::encode(Sha256::digest(metadata)),
+            },
+            "name": "big",
+            "source": "vendor",
+            "version": "1.0.0",
+        }],
+        "format": 1,
+        "lock_digest": "",
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let gz =
+        flate2::write::GzEncoder::new(fs::File::create(path).unwrap(), flate2::Compression::none());
+    let mut tar = tar::Builder::new(gz);
+    let mut add = |name: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, name, data).unwrap();
+    };
+    add("cookbooks/.larder-manifest.json", &manifest);
+    add("cookbooks/big/files/blob.bin", blob);
+    add("cookbooks/big/metadata.json", metadata);
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
+    let store = Store::s3();
+    // Just over the 32 MiB from which publish uploads in parts.
+    let mut blob = Vec::with_capacity(34_000_000);
+    let mut state: u64 = 11;
+    while blob.len() < 34_000_000 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        blob.extend_from_slice(&state.to_le_bytes());
+    }
+    let path = store.path("large.tar.gz");
+    stored_bundle(&path, &blob);
+    let published = store.json(&["publish", path.to_str().unwrap(), "--stack", "production"]);
+    let digest = published["sha256"].as_str().unwrap();
+    assert_eq!(
+        fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
+        fs::read(&path).unwrap()
+    );
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    assert!(fs::read(dir.join("big/files/blob.bin")).unwrap() == blob);
+}
