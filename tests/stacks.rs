@@ -874,3 +874,57 @@ fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
         .success();
     assert!(fs::read(dir.join("big/files/blob.bin")).unwrap() == blob);
 }
+
+#[test]
+fn a_pull_killed_mid_download_from_s3_leaves_dir_intact_and_pulls_again() {
+    let (tx, rx) = mpsc::channel();
+    let store = Store::with(
+        Backend::S3(S3Server::start_slow(tx)),
+        format!("s3://{BUCKET}/ci"),
+    );
+    publish(&store, "one", Some("production"));
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let before = snapshot(&dir);
+    let mut blob = Vec::with_capacity(3 << 20);
+    let mut state: u64 = 5;
+    while blob.len() < 3 << 20 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        blob.extend_from_slice(&state.to_le_bytes());
+    }
+    let path = store.path("large.tar.gz");
+    stored_bundle(&path, &blob);
+    store
+        .larder(&["publish", "--stack", "production"])
+        .arg(&path)
+        .assert()
+        .success();
+    while rx.try_recv().is_ok() {}
+    let mut child = store
+        .command(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("the download did not start: {:?}", child.wait_with_output());
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(snapshot(&dir), before);
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(contains("Pulled bundle"));
+    assert!(fs::read(dir.join("big/files/blob.bin")).unwrap() == blob);
+}

@@ -13,7 +13,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 pub const ACCESS_KEY: &str = "AKIALARDERTEST";
@@ -51,6 +51,16 @@ fn binary() -> PathBuf {
 impl S3Server {
     /// Starts `s3s-fs` on a free loopback port and waits until it answers.
     pub fn start() -> S3Server {
+        S3Server::start_with(None)
+    }
+
+    /// The same, but responses over 1 MB reach the client slowly, and
+    /// `slow` is told once a third of one has gone out.
+    pub fn start_slow(slow: mpsc::Sender<()>) -> S3Server {
+        S3Server::start_with(Some(slow))
+    }
+
+    fn start_with(slow: Option<mpsc::Sender<()>>) -> S3Server {
         let root = tempfile::tempdir().expect("a directory for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("create the bucket");
         let port = TcpListener::bind("127.0.0.1:0")
@@ -79,7 +89,7 @@ impl S3Server {
             assert!(Instant::now() < deadline, "s3s-fs did not listen on {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        server.endpoint = one_request_at_a_time(SocketAddr::from(([127, 0, 0, 1], port)));
+        server.endpoint = one_request_at_a_time(SocketAddr::from(([127, 0, 0, 1], port)), slow);
         server
     }
 
@@ -98,20 +108,26 @@ impl Drop for S3Server {
 
 /// Starts a proxy to `upstream` that relays one request and its response
 /// at a time, and returns its URL.
-fn one_request_at_a_time(upstream: SocketAddr) -> String {
+fn one_request_at_a_time(upstream: SocketAddr, slow: Option<mpsc::Sender<()>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
     let port = listener.local_addr().expect("the proxy's address").port();
     let gate = Arc::new(Mutex::new(()));
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let gate = Arc::clone(&gate);
-            std::thread::spawn(move || relay(client, upstream, &gate));
+            let slow = slow.clone();
+            std::thread::spawn(move || relay(client, upstream, &gate, slow));
         }
     });
     format!("http://127.0.0.1:{port}")
 }
 
-fn relay(client: TcpStream, upstream: SocketAddr, gate: &Mutex<()>) -> io::Result<()> {
+fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    gate: &Mutex<()>,
+    slow: Option<mpsc::Sender<()>>,
+) -> io::Result<()> {
     let mut from_client = BufReader::new(client.try_clone()?);
     let mut to_client = client;
     let server = TcpStream::connect(upstream)?;
@@ -129,7 +145,18 @@ fn relay(client: TcpStream, upstream: SocketAddr, gate: &Mutex<()>) -> io::Resul
         let Some((response, _)) = response else {
             return Ok(());
         };
-        to_client.write_all(&response)?;
+        match &slow {
+            Some(notify) if response.len() > 1 << 20 => {
+                for (i, piece) in response.chunks(64 * 1024).enumerate() {
+                    if i * 64 * 1024 * 3 > response.len() {
+                        let _ = notify.send(());
+                    }
+                    to_client.write_all(piece)?;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            _ => to_client.write_all(&response)?,
+        }
     }
 }
 
