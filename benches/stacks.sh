@@ -96,9 +96,9 @@ http=http://127.0.0.1:$hport
 for r in $(seq "$ROUNDS"); do
   for d in "$d2" "$d1"; do
     "$LARDER" -q stack --store "file://$files" pin prod "$d"
-    s=$(now); "$LARDER" -q pull --stack prod --store "$http/" --into "$work/by-stack"; e=$(now)
+    s=$(now); "$LARDER" -q pull --stack prod --store "$http/" --into "$work/by-stack" >/dev/null; e=$(now)
     ms "$s" "$e" >> "$work/by-stack.txt"
-    s=$(now); "$LARDER" -q pull "$http/bundles/$d.tar.gz" --into "$work/by-url"; e=$(now)
+    s=$(now); "$LARDER" -q pull "$http/bundles/$d.tar.gz" --into "$work/by-url" >/dev/null; e=$(now)
     ms "$s" "$e" >> "$work/by-url.txt"
   done
 done
@@ -107,7 +107,7 @@ echo "pull URL median: $(median < "$work/by-url.txt") ms"
 : > "$work/http.log"
 : > "$work/in-place.txt"
 for _ in $(seq 10); do
-  s=$(now); "$LARDER" -q pull --stack prod --store "$http/" --into "$work/by-stack"; e=$(now)
+  s=$(now); "$LARDER" -q pull --stack prod --store "$http/" --into "$work/by-stack" >/dev/null; e=$(now)
   ms "$s" "$e" >> "$work/in-place.txt"
 done
-echo "pull --stack, already in place: median $(median < "$work/in-place.txt") ms, $(grep -c '"GET' "$work/http.log") requests for 10 pulls: $(grep -o '"GET [^ ]*' "$work/http.log" | sort | uniq -c | tr -s ' ' | paste -sd';')"
+echo "pull --stack, already in place: median $(median < "$work/in-place.txt") ms, $(grep -ac '"GET' "$work/http.log") requests for 10 pulls: $(grep -ao '"GET [^ ]*' "$work/http.log" | sort | uniq -c | tr -s ' ' | paste -sd';')"
