@@ -320,6 +320,9 @@ fn stacks_are_pinned_promoted_and_rolled_back(store: &Store) {
         .assert()
         .success()
         .stdout(contains("already in place"));
+    let again = store.json(&["pull", "--stack", "production", "--into", "live"]);
+    assert_eq!(again["switched"], false);
+    assert_eq!(again["sha256"], two.as_str());
 
     let rolled = store.json(&["stack", "rollback", "production", "--reason", "bad db"]);
     assert_eq!(rolled["pointer"]["bundle"], one.as_str());

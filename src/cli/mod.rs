@@ -141,7 +141,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Resolve(args) => resolve::run(args, &output),
         Command::Vendor(args) => vendor::run(args, &output),
         Command::Package(args) => package::run(args, &output),
-        Command::Pull(args) => pull::run(args),
+        Command::Pull(args) => pull::run(args, &output),
         Command::VerifyBundle(args) => verify_bundle::run(args).map_err(Failure::from),
         Command::Serve(args) => serve::run(args, &output),
         Command::Outdated(args) => outdated::run(args, &output),

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::Failure;
 use super::stack::open_store;
+use super::{Failure, Output};
 use crate::archive::Limits;
 use crate::bundle::pull::{self, PullOptions, PullOutcome};
 use crate::delivery::pull::pull_stack;
@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 /// Runs `larder pull`.
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let dir = args.into.display();
     let limits = Limits {
         max_bytes: args.max_bytes,
@@ -49,12 +49,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if let Some(stack) = &args.stack {
         let store = open_store(args.store.as_deref(), false)?;
         let (_, outcome) = pull_stack(&store, stack, &args.into, &limits)?;
-        report(&outcome, &args.into.display().to_string());
+        report(&outcome, &args.into.display().to_string(), output);
         return Ok(());
     }
     let source = match (&args.source, args.rollback) {
         (_, true) => {
             let done = pull::rollback(&args.into)?;
+            if output.is_json() {
+                output.json(&serde_json::json!({"now": done.now, "previous": done.replaced}));
+                return Ok(());
+            }
             println!("Rolled back {dir} to {}", done.now);
             if let Some(replaced) = done.replaced {
                 println!("Kept {replaced} as the previous set");
@@ -62,7 +66,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             return Ok(());
         }
         (Some(source), false) => source,
-        // clap requires SOURCE unless --rollback is given.
+        // clap requires SOURCE unless --rollback or --stack is given.
         (None, false) => return Ok(()),
     };
     let options = PullOptions {
@@ -70,12 +74,40 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         limits,
     };
     let outcome = pull::pull(source, &args.into, &options)?;
-    report(&outcome, &dir.to_string());
+    report(&outcome, &dir.to_string(), output);
     Ok(())
 }
 
-/// Prints what a pull did.
-fn report(outcome: &PullOutcome, dir: &str) {
+/// Prints what a pull did: with `--format json`,
+/// `{"sha256", "switched": bool, "cookbooks": [{"name", "version"}], "previous"}`.
+fn report(outcome: &PullOutcome, dir: &str, output: &Output) {
+    if output.is_json() {
+        let document = match outcome {
+            PullOutcome::AlreadyInPlace { sha256 } => serde_json::json!({
+                "sha256": sha256,
+                "switched": false,
+                "cookbooks": [],
+                "previous": null,
+            }),
+            PullOutcome::Switched {
+                sha256,
+                manifest,
+                previous,
+                ..
+            } => serde_json::json!({
+                "sha256": sha256,
+                "switched": true,
+                "cookbooks": manifest
+                    .cookbooks
+                    .iter()
+                    .map(|c| serde_json::json!({"name": c.name, "version": c.version}))
+                    .collect::<Vec<_>>(),
+                "previous": previous,
+            }),
+        };
+        output.json(&document);
+        return;
+    }
     match outcome {
         PullOutcome::AlreadyInPlace { sha256 } => {
             println!(
