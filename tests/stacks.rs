@@ -931,3 +931,31 @@ fn a_pull_killed_mid_download_from_s3_leaves_dir_intact_and_pulls_again() {
         .stdout(contains("Pulled bundle"));
     assert!(fs::read(dir.join("big/files/blob.bin")).unwrap() == blob);
 }
+
+#[test]
+fn a_bundle_over_the_size_limit_is_refused_while_downloading() {
+    let store = Store::s3();
+    let path = store.path("large.tar.gz");
+    stored_bundle(&path, &vec![7u8; 4 << 20]);
+    store
+        .larder(&["publish", "--stack", "production"])
+        .arg(&path)
+        .assert()
+        .success();
+    store
+        .larder(&[
+            "pull",
+            "--stack",
+            "production",
+            "--into",
+            "live",
+            "--max-bytes",
+            "1000",
+            "--max-entries",
+            "10",
+        ])
+        .assert()
+        .code(154)
+        .stderr(contains("(download)"));
+    assert!(!store.path("live").exists());
+}

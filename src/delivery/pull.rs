@@ -44,7 +44,9 @@ pub fn pull_stack(
     });
     match (outcome, failure) {
         (Ok(outcome), _) => Ok((pointer, outcome)),
-        (Err(_), Some(failure)) => Err(failure),
-        (Err(e), None) => Err(e.into()),
+        // The store's own error, unless the pull stopped for a reason of
+        // its own (a download over the size limit ends the same way).
+        (Err(BundleError::Fetch { .. }), Some(failure)) => Err(failure),
+        (Err(e), _) => Err(e.into()),
     }
 }
