@@ -502,6 +502,17 @@ fn a_pointer_to_a_deleted_bundle_is_a_clear_error(store: &Store) {
             store.url
         )));
     assert_eq!(snapshot(&dir), before);
+    // Nor can it be promoted, or pinned again.
+    store
+        .larder(&["stack", "promote", "production", "staging"])
+        .assert()
+        .code(172)
+        .stderr(contains("which is not in"));
+    store
+        .larder(&["stack", "pin", "staging", &two])
+        .assert()
+        .code(172)
+        .stderr(contains("publish it first"));
 }
 
 fn the_fixed_url_copy_passes_sha256sum(store: &Store) {

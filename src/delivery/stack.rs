@@ -133,6 +133,12 @@ pub fn pin(
 ) -> Result<Changed, DeliveryError> {
     store.ensure_writable()?;
     let digest = resolve_digest(store, digest)?;
+    if store.size_of(&bundle_key(&digest))?.is_none() {
+        return Err(DeliveryError::NoBundle {
+            digest,
+            store: store.url().to_string(),
+        });
+    }
     set(store, stack, &digest, Action::Pin, None, None, change)
 }
 
@@ -147,7 +153,7 @@ pub fn promote(
 ) -> Result<Changed, DeliveryError> {
     store.ensure_writable()?;
     let source = show(store, from)?;
-    if store.size_of(&record_key(&source.bundle))?.is_none() {
+    if store.size_of(&bundle_key(&source.bundle))?.is_none() {
         return Err(DeliveryError::DanglingPointer {
             stack: from.to_string(),
             digest: source.bundle,
@@ -181,7 +187,7 @@ pub fn rollback(
                 stack: stack.to_string(),
             })?,
     };
-    if store.size_of(&record_key(&target))?.is_none() {
+    if store.size_of(&bundle_key(&target))?.is_none() {
         return Err(DeliveryError::NoBundle {
             digest: target,
             store: store.url().to_string(),
