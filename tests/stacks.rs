@@ -813,6 +813,12 @@ fn s3_credentials_come_from_the_shared_credentials_file_too() {
 fn a_damaged_pointer_is_an_error_naming_it() {
     let store = Store::file();
     publish(&store, "one", Some("production"));
+    // A plain absolute path names the same local store.
+    let dir = store.object("").display().to_string();
+    store
+        .larder(&["stack", "show", "production", "--store", &dir])
+        .assert()
+        .success();
     fs::write(store.object("stacks/production.json"), "{\"bundle\": 7").unwrap();
     for args in [
         &["stack", "show", "production"][..],

@@ -101,15 +101,27 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the store at `url`. A local store is created when `create` is
-    /// set, and must exist otherwise.
+    /// Opens the store at `url` (or an absolute path, for a local store). A
+    /// local store is created when `create` is set, and must exist
+    /// otherwise.
     pub fn open(url: &str, settings: &StoreSettings, create: bool) -> Result<Store, DeliveryError> {
         let shown = crate::http::redact(url).trim_end_matches('/').to_string();
         let invalid = |reason: String| DeliveryError::InvalidStore {
             url: shown.clone(),
             reason,
         };
-        let parsed = Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+        let parsed = if url.starts_with('/') {
+            // A plain absolute path is a local store.
+            Url::from_file_path(url)
+                .map_err(|()| invalid("it is not a usable directory path".into()))?
+        } else {
+            Url::parse(url).map_err(|e| {
+                invalid(format!(
+                    "{e}; use s3://, gs://, az://, file:// or http(s)://, or an absolute path"
+                ))
+            })?
+        };
+        let url = parsed.as_str();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
