@@ -10,9 +10,10 @@
 //! verify), which makes it decide conditional writes as S3 does.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -63,12 +64,17 @@ impl S3Server {
     fn start_with(slow: Option<mpsc::Sender<()>>) -> S3Server {
         let root = tempfile::tempdir().expect("a directory for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("create the bucket");
-        let port = TcpListener::bind("127.0.0.1:0")
+        // A loopback address of its own, so that no other server started
+        // at the same time can take the port between here and its start.
+        static SERVERS: AtomicU32 = AtomicU32::new(0);
+        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let ip = Ipv4Addr::new(127, 83, (n / 250 % 250) as u8, (n % 250 + 1) as u8);
+        let port = TcpListener::bind((ip, 0))
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
         let child = Command::new(binary())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--host", &ip.to_string(), "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
             .arg(root.path())
             .stdin(Stdio::null())
@@ -82,14 +88,14 @@ impl S3Server {
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect((ip, port)).is_err() {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("s3s-fs exited before it listened: {status}");
             }
             assert!(Instant::now() < deadline, "s3s-fs did not listen on {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        server.endpoint = one_request_at_a_time(SocketAddr::from(([127, 0, 0, 1], port)), slow);
+        server.endpoint = one_request_at_a_time(SocketAddr::from((ip, port)), slow);
         server
     }
 
