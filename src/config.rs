@@ -24,6 +24,11 @@
 //!
 //! [sources."https://artifactory.example.com/api/chef/chef"]
 //! api_key = "..."         # used when the Berksfile and $ARTIFACTORY_API_KEY give none
+//!
+//! [store]
+//! url = "s3://bucket/prefix"  # the bundle store (LARDER_STORE and --store win)
+//! endpoint = "http://127.0.0.1:9000"  # S3-compatible endpoint (AWS_ENDPOINT_URL wins)
+//! fixed_copy = true       # keep stacks/<name>/cookbooks.tar.gz current
 //! ```
 //!
 //! Unknown keys are errors (Berkshelf's `InvalidConfiguration`, exit 115).
@@ -76,6 +81,7 @@ struct ConfigFile {
     sources: BTreeMap<String, SourceSection>,
     #[serde(default)]
     chef: ChefSection,
+    store: StoreSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +91,14 @@ struct ChefSection {
     client_name: Option<String>,
     client_key: Option<PathBuf>,
     sign_version: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    url: Option<String>,
+    endpoint: Option<String>,
+    fixed_copy: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +185,12 @@ pub struct Config {
     /// The `[chef]` section: `server_url`, `client_name`, `client_key`
     /// (absolute), `sign_version`.
     pub chef: BTreeMap<&'static str, Setting<String>>,
+    /// `[store] url`: the bundle store.
+    pub store_url: Setting<Option<String>>,
+    /// `[store] endpoint`: an S3-compatible endpoint.
+    pub store_endpoint: Setting<Option<String>>,
+    /// `[store] fixed_copy`: keep each stack's fixed-URL copy current.
+    pub fixed_copy: Setting<bool>,
 }
 
 /// The flags that override configuration files.
@@ -202,6 +222,9 @@ impl Default for Config {
             jobs: Setting::default(8),
             api_keys: BTreeMap::new(),
             chef: BTreeMap::new(),
+            store_url: Setting::default(None),
+            store_endpoint: Setting::default(None),
+            fixed_copy: Setting::default(false),
         }
     }
 }
@@ -275,6 +298,10 @@ impl Config {
                 );
             }
         }
+        self.store_url.set(file.store.url.map(Some), &origin);
+        self.store_endpoint
+            .set(file.store.endpoint.map(Some), &origin);
+        self.fixed_copy.set(file.store.fixed_copy, &origin);
         for (url, source) in file.sources {
             if let Some(key) = source.api_key {
                 self.api_keys.insert(
@@ -363,6 +390,26 @@ impl Config {
                 setting.value.clone(),
             ));
         }
+        let text = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map_or_else(String::new, crate::http::redact)
+        };
+        entries.push(entry(
+            "store.url",
+            &self.store_url,
+            text(&self.store_url.value),
+        ));
+        entries.push(entry(
+            "store.endpoint",
+            &self.store_endpoint,
+            text(&self.store_endpoint.value),
+        ));
+        entries.push(entry(
+            "store.fixed_copy",
+            &self.fixed_copy,
+            self.fixed_copy.value.to_string(),
+        ));
         for (url, key) in &self.api_keys {
             entries.push(entry(
                 &format!("sources.\"{}\".api_key", crate::http::redact(url)),
@@ -389,6 +436,23 @@ fn mask(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_section_is_read() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join(FILE_NAME),
+            "[store]\nurl = \"s3://b/p\"\nendpoint = \"http://127.0.0.1:9000\"\nfixed_copy = true\n",
+        )
+        .unwrap();
+        let config = Config::load(home.path(), home.path(), &Overrides::default()).unwrap();
+        assert_eq!(config.store_url.value.as_deref(), Some("s3://b/p"));
+        assert_eq!(
+            config.store_endpoint.value.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert!(config.fixed_copy.value);
+    }
 
     #[test]
     fn project_overrides_global_and_flags_override_both() {

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod chef_server;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod dsl;
 pub mod file_url;
 pub mod graph;

@@ -132,11 +132,32 @@ pub struct RolledBack {
 /// Fetches the bundle at `source` and switches `into` to it.
 pub fn pull(source: &str, into: &Path, options: &PullOptions) -> Result<PullOutcome, BundleError> {
     let source = Source::parse(source)?;
-    let origin = source.to_string();
     let expected = match &options.expected_sha256 {
         Some(value) => parse_sha256(value, "--sha256")?,
         None => fetch_sidecar(&source)?,
     };
+    pull_with(
+        into,
+        &expected,
+        &source.to_string(),
+        &options.limits,
+        |out| fetch_into(&source, out),
+    )
+}
+
+/// Switches `into` to the bundle with sha256 `expected`, which `fetch`
+/// writes into the writer it is given and whose sha256 it returns. When
+/// `into` already holds that bundle, `fetch` is not called. `origin` names
+/// the bundle in errors.
+pub fn pull_with(
+    into: &Path,
+    expected: &str,
+    origin: &str,
+    limits: &Limits,
+    fetch: impl FnOnce(&mut dyn Write) -> Result<String, BundleError>,
+) -> Result<PullOutcome, BundleError> {
+    let expected = parse_sha256(expected, origin)?;
+    let origin = origin.to_string();
     let layout = Layout::new(into)?;
     let _lock = layout.lock()?;
     layout.recover()?;
@@ -153,8 +174,28 @@ pub fn pull(source: &str, into: &Path, options: &PullOptions) -> Result<PullOutc
         .suffix(".tar.gz")
         .tempfile_in(&layout.tmp)
         .map_err(|e| BundleError::io("create a file in", &layout.tmp, e))?;
-    let cap = options.limits.max_archive_bytes();
-    let actual = fetch_into(&source, download.as_file(), download.path(), cap)?;
+    let cap = limits.max_archive_bytes();
+    let mut out = CappedWriter {
+        inner: io::BufWriter::with_capacity(1 << 20, download.as_file()),
+        written: 0,
+        cap,
+    };
+    let fetched = fetch(&mut out).and_then(|digest| {
+        out.flush()
+            .map_err(|e| BundleError::io("write", download.path(), e))?;
+        Ok(digest)
+    });
+    if out.written > cap {
+        return Err(BundleError::UnsafeArchive {
+            origin,
+            source: archive::ArchiveError::TooLarge {
+                entry: "(download)".into(),
+                limit: cap,
+            },
+        });
+    }
+    let actual = fetched?;
+    drop(out);
     if actual != expected {
         return Err(BundleError::DigestMismatch {
             source_str: origin,
@@ -169,10 +210,12 @@ pub fn pull(source: &str, into: &Path, options: &PullOptions) -> Result<PullOutc
         .map_err(|e| BundleError::io("create a directory in", &layout.tmp, e))?;
     let reader =
         File::open(download.path()).map_err(|e| BundleError::io("read", download.path(), e))?;
-    let unpacked = archive::unpack(io::BufReader::new(reader), work.path(), &options.limits)
-        .map_err(|source| BundleError::UnsafeArchive {
-            origin: origin.clone(),
-            source,
+    let unpacked =
+        archive::unpack(io::BufReader::new(reader), work.path(), limits).map_err(|source| {
+            BundleError::UnsafeArchive {
+                origin: origin.clone(),
+                source,
+            }
         })?;
     let (manifest, differences) = check_unpacked(work.path(), &unpacked, &origin)?;
     if !differences.is_empty() {
@@ -496,21 +539,8 @@ fn fetch_sidecar(source: &Source) -> Result<String, BundleError> {
     parse_sidecar(&String::from_utf8_lossy(&text), &sidecar.to_string())
 }
 
-/// Copies the bundle into `file`, at most `cap` bytes, and returns its
-/// sha256.
-fn fetch_into(source: &Source, file: &File, path: &Path, cap: u64) -> Result<String, BundleError> {
-    let too_large = || BundleError::UnsafeArchive {
-        origin: source.to_string(),
-        source: archive::ArchiveError::TooLarge {
-            entry: "(download)".into(),
-            limit: cap,
-        },
-    };
-    let mut out = CappedWriter {
-        inner: io::BufWriter::with_capacity(1 << 20, file),
-        written: 0,
-        cap,
-    };
+/// Copies the bundle into `out` and returns its sha256.
+fn fetch_into(source: &Source, mut out: &mut dyn Write) -> Result<String, BundleError> {
     match source {
         Source::Path(p) => {
             let mut reader = File::open(p).map_err(|e| BundleError::Fetch {
@@ -518,24 +548,17 @@ fn fetch_into(source: &Source, file: &File, path: &Path, cap: u64) -> Result<Str
                 detail: e.to_string(),
             })?;
             let mut hashing = HashingWriter {
-                inner: &mut out,
+                inner: out,
                 hasher: Sha256::new(),
             };
-            let copied = io::copy(&mut reader, &mut hashing).and_then(|_| hashing.flush());
-            let digest = hex::encode(hashing.hasher.finalize());
-            if out.written > cap {
-                return Err(too_large());
-            }
-            copied.map_err(|e| BundleError::io("copy", path, e))?;
-            Ok(digest)
+            io::copy(&mut reader, &mut hashing)
+                .and_then(|_| hashing.flush())
+                .map_err(|e| BundleError::io("copy", p, e))?;
+            Ok(hex::encode(hashing.hasher.finalize()))
         }
-        Source::Http(url) => {
-            let result = http_client()?.download(url.as_str(), &[], &mut out);
-            if out.written > cap {
-                return Err(too_large());
-            }
-            result.map_err(|e| fetch_error(url, e))
-        }
+        Source::Http(url) => http_client()?
+            .download(url.as_str(), &[], &mut out)
+            .map_err(|e| fetch_error(url, e)),
     }
 }
 

@@ -99,8 +99,42 @@ pub(crate) fn check_unpacked(
     Ok((manifest, differences))
 }
 
+/// The manifest a bundle carries, read from the start of the archive
+/// without unpacking the rest (`package` sorts it second, after the
+/// top-level folder).
+pub fn read_manifest(bundle: &Path) -> Result<Manifest, BundleError> {
+    let origin = bundle.display().to_string();
+    let manifest_path = format!("{ARCHIVE_ROOT}/{}", manifest::FILE_NAME);
+    let file = File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
+    let unreadable = |e: io::Error| BundleError::BadLayout {
+        origin: origin.clone(),
+        detail: format!("it cannot be read as a tar.gz archive ({e})"),
+    };
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let path = entry.path_bytes().into_owned();
+        if path == manifest_path.as_bytes() {
+            let limit = 64 << 20;
+            let mut bytes = Vec::new();
+            (&mut entry)
+                .take(limit)
+                .read_to_end(&mut bytes)
+                .map_err(unreadable)?;
+            return Manifest::from_json(&bytes, &origin);
+        }
+        if path.as_slice() > manifest_path.as_bytes() {
+            break;
+        }
+    }
+    Err(BundleError::BadLayout {
+        origin,
+        detail: format!("it has no {manifest_path}; make it with larder package"),
+    })
+}
+
 /// sha256 of a file, lower-case hex, and its size.
-pub(crate) fn hash_file(path: &Path) -> Result<(String, u64), BundleError> {
+pub fn hash_file(path: &Path) -> Result<(String, u64), BundleError> {
     let mut file = File::open(path).map_err(|e| BundleError::io("read", path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];

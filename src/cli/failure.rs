@@ -179,3 +179,16 @@ impl From<crate::install::InstallError> for Failure {
         Failure::new(code, kind, message)
     }
 }
+
+impl From<crate::delivery::DeliveryError> for Failure {
+    fn from(err: crate::delivery::DeliveryError) -> Self {
+        match err {
+            crate::delivery::DeliveryError::Bundle(e) => Failure::from(e),
+            err => Failure::new(
+                code_of(err.kind().exit_code()),
+                err.kind().name(),
+                err.to_string(),
+            ),
+        }
+    }
+}

@@ -14,12 +14,14 @@ mod manifest;
 mod outdated;
 mod output;
 pub mod package;
+mod publish;
 pub mod pull;
 mod resolve;
 mod search;
 mod serve;
 mod shelf;
 mod show;
+mod stack;
 mod tree;
 mod upload;
 mod vendor;
@@ -120,6 +122,12 @@ pub enum Command {
     Version,
     /// A shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
+    /// Upload a bundle to a bundle store (packing the lock when none is
+    /// given), and optionally point a stack at it.
+    Publish(publish::Args),
+    /// The stacks of a bundle store: list, show, pin, promote, diff,
+    /// history, rollback.
+    Stack(stack::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -141,7 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Resolve(args) => resolve::run(args, &output),
         Command::Vendor(args) => vendor::run(args, &output),
         Command::Package(args) => package::run(args, &output),
-        Command::Pull(args) => pull::run(args).map_err(Failure::from),
+        Command::Pull(args) => pull::run(args, &output),
         Command::VerifyBundle(args) => verify_bundle::run(args).map_err(Failure::from),
         Command::Serve(args) => serve::run(args, &output),
         Command::Outdated(args) => outdated::run(args, &output),
@@ -161,6 +169,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Manifest(args) => manifest::run(args, &output),
         Command::Version => version::run(&output),
         Command::Completions(args) => completions::run(args),
+        Command::Publish(args) => publish::run(args, &output),
+        Command::Stack(args) => stack::run(args, &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

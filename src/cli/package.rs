@@ -44,38 +44,14 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         Some(path) if path.is_dir() => Destination::Dir(path.clone()),
         Some(path) => Destination::File(path.clone()),
     };
-    let scratch;
+    let mut scratch = None;
     let (cookbooks_dir, cookbooks, lock_digest) = match &args.from {
         Some(dir) => (
             dir.clone(),
             describe_folder(dir)?,
             args.lock_digest.clone().unwrap_or_default(),
         ),
-        None => {
-            let outcome =
-                install_project(&args.project, &args.fetch, false, Unlock::Nothing, output)?;
-            scratch = tempfile::tempdir().map_err(|e| {
-                BundleError::io("create a scratch directory in", &std::env::temp_dir(), e)
-            })?;
-            let dir = scratch.path().join("cookbooks");
-            vendor_set(&items_of(&outcome), &dir, false)?;
-            let cookbooks = outcome
-                .cookbooks
-                .iter()
-                .map(|c| CookbookInfo {
-                    name: c.name.clone(),
-                    version: c.raw_version.clone(),
-                    source: outcome
-                        .lock
-                        .cookbooks
-                        .get(&c.name)
-                        .map_or_else(String::new, |l| source_text(&l.source)),
-                })
-                .collect();
-            let lock_bytes = fs::read(&outcome.lock_path)
-                .map_err(|e| BundleError::io("read", &outcome.lock_path, e))?;
-            (dir, cookbooks, hex::encode(Sha256::digest(&lock_bytes)))
-        }
+        None => vendor_locked(&args.project, &args.fetch, false, &mut scratch, output)?,
     };
     let request = PackageRequest {
         cookbooks_dir: &cookbooks_dir,
@@ -108,6 +84,42 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// Installs the project (with `locked`, refusing a lock out of sync as
+/// `install --locked` does), vendors it into a scratch directory kept in
+/// `scratch`, and returns the folder, its cookbooks and the lock's digest.
+pub fn vendor_locked(
+    project: &ProjectArgs,
+    fetch: &FetchArgs,
+    locked: bool,
+    scratch: &mut Option<tempfile::TempDir>,
+    output: &Output,
+) -> Result<(PathBuf, Vec<CookbookInfo>, String), Failure> {
+    let outcome = install_project(project, fetch, locked, Unlock::Nothing, output)?;
+    let dir = scratch
+        .insert(tempfile::tempdir().map_err(|e| {
+            BundleError::io("create a scratch directory in", &std::env::temp_dir(), e)
+        })?)
+        .path()
+        .join("cookbooks");
+    vendor_set(&items_of(&outcome), &dir, false)?;
+    let cookbooks = outcome
+        .cookbooks
+        .iter()
+        .map(|c| CookbookInfo {
+            name: c.name.clone(),
+            version: c.raw_version.clone(),
+            source: outcome
+                .lock
+                .cookbooks
+                .get(&c.name)
+                .map_or_else(String::new, |l| source_text(&l.source)),
+        })
+        .collect();
+    let lock_bytes =
+        fs::read(&outcome.lock_path).map_err(|e| BundleError::io("read", &outcome.lock_path, e))?;
+    Ok((dir, cookbooks, hex::encode(Sha256::digest(&lock_bytes))))
 }
 
 /// How the manifest names where a cookbook came from.

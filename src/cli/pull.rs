@@ -1,18 +1,27 @@
 //! `larder pull`: what a machine of the stack runs to fetch and switch to a
-//! bundle, or to roll back to the previous one.
+//! bundle (by URL, or the one its stack points at with `--stack`), or to
+//! roll back to the previous one.
 
 use std::path::PathBuf;
 
+use super::stack::open_store;
+use super::{Failure, Output};
 use crate::archive::Limits;
-use crate::bundle::BundleError;
 use crate::bundle::pull::{self, PullOptions, PullOutcome};
+use crate::delivery::pull::pull_stack;
 
 /// Arguments of `larder pull`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// The bundle: a path, file:// URL or http(s):// URL.
-    #[arg(required_unless_present = "rollback")]
+    #[arg(required_unless_present_any = ["rollback", "stack"])]
     pub source: Option<String>,
+    /// Pull the bundle this stack of the store points at.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["source", "sha256", "rollback"])]
+    pub stack: Option<String>,
+    /// The bundle store for --stack [default: $LARDER_STORE, or [store] url].
+    #[arg(long, value_name = "URL", requires = "stack")]
+    pub store: Option<String>,
     /// The cookbook directory to switch (becomes a symlink to the set).
     #[arg(long, value_name = "DIR")]
     pub into: PathBuf,
@@ -31,11 +40,25 @@ pub struct Args {
 }
 
 /// Runs `larder pull`.
-pub fn run(args: &Args) -> Result<(), BundleError> {
+pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let dir = args.into.display();
+    let limits = Limits {
+        max_bytes: args.max_bytes,
+        max_entries: args.max_entries,
+    };
+    if let Some(stack) = &args.stack {
+        let store = open_store(args.store.as_deref(), false)?;
+        let (_, outcome) = pull_stack(&store, stack, &args.into, &limits)?;
+        report(&outcome, &args.into.display().to_string(), output);
+        return Ok(());
+    }
     let source = match (&args.source, args.rollback) {
         (_, true) => {
             let done = pull::rollback(&args.into)?;
+            if output.is_json() {
+                output.json(&serde_json::json!({"now": done.now, "previous": done.replaced}));
+                return Ok(());
+            }
             println!("Rolled back {dir} to {}", done.now);
             if let Some(replaced) = done.replaced {
                 println!("Kept {replaced} as the previous set");
@@ -43,17 +66,49 @@ pub fn run(args: &Args) -> Result<(), BundleError> {
             return Ok(());
         }
         (Some(source), false) => source,
-        // clap requires SOURCE unless --rollback is given.
+        // clap requires SOURCE unless --rollback or --stack is given.
         (None, false) => return Ok(()),
     };
     let options = PullOptions {
         expected_sha256: args.sha256.clone(),
-        limits: Limits {
-            max_bytes: args.max_bytes,
-            max_entries: args.max_entries,
-        },
+        limits,
     };
-    match pull::pull(source, &args.into, &options)? {
+    let outcome = pull::pull(source, &args.into, &options)?;
+    report(&outcome, &dir.to_string(), output);
+    Ok(())
+}
+
+/// Prints what a pull did: with `--format json`,
+/// `{"sha256", "switched": bool, "cookbooks": [{"name", "version"}], "previous"}`.
+fn report(outcome: &PullOutcome, dir: &str, output: &Output) {
+    if output.is_json() {
+        let document = match outcome {
+            PullOutcome::AlreadyInPlace { sha256 } => serde_json::json!({
+                "sha256": sha256,
+                "switched": false,
+                "cookbooks": [],
+                "previous": null,
+            }),
+            PullOutcome::Switched {
+                sha256,
+                manifest,
+                previous,
+                ..
+            } => serde_json::json!({
+                "sha256": sha256,
+                "switched": true,
+                "cookbooks": manifest
+                    .cookbooks
+                    .iter()
+                    .map(|c| serde_json::json!({"name": c.name, "version": c.version}))
+                    .collect::<Vec<_>>(),
+                "previous": previous,
+            }),
+        };
+        output.json(&document);
+        return;
+    }
+    match outcome {
         PullOutcome::AlreadyInPlace { sha256 } => {
             println!(
                 "Bundle {} is already in place at {dir}; nothing to do",
@@ -80,5 +135,4 @@ pub fn run(args: &Args) -> Result<(), BundleError> {
             }
         }
     }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod git;
 pub mod project;
+pub mod s3;
 pub mod server;
 
 use std::path::PathBuf;

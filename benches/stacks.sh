@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Delivery figures for docs/PERFORMANCE.md, against s3s-fs on loopback
+# (signed requests) and a static HTTP server (python3 -m http.server):
+#   1. publishing a 200 MB bundle vs a single-stream `curl --aws-sigv4` PUT
+#      of the same bytes to the same server;
+#   2. `stack promote` and `stack rollback` round trips;
+#   3. `pull --stack` vs `pull URL` of the same bundles from the same
+#      static server, and a pull by stack with the bundle already in place.
+# Usage: cargo build --release && benches/stacks.sh [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LARDER=${LARDER:-$PWD/target/release/larder}
+ROUNDS=${1:-5}
+S3S_FS=${S3S_FS:-$(command -v s3s-fs)}
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+# median of the numbers on stdin
+median() { sort -n | awk '{a[NR]=$1} END {m=int((NR+1)/2); if (NR%2) print a[m]; else print (a[m]+a[m+1])/2}'; }
+ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.1f\n", (e-s)*1000}'; }
+
+export AWS_ACCESS_KEY_ID=AKIABENCH AWS_SECRET_ACCESS_KEY=bench-secret-0123456789
+export LARDER_HOME=$work/home
+unset LARDER_STORE AWS_PROFILE AWS_SESSION_TOKEN HTTP_PROXY HTTPS_PROXY http_proxy https_proxy
+mkdir -p "$work/s3/bench" "$work/home"
+port=$(free_port)
+"$S3S_FS" --host 127.0.0.1 --port "$port" --access-key "$AWS_ACCESS_KEY_ID" \
+  --secret-key "$AWS_SECRET_ACCESS_KEY" "$work/s3" >/dev/null 2>&1 &
+pids+=($!)
+export AWS_ENDPOINT_URL=http://127.0.0.1:$port
+for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+
+# A cookbook set of 200 MB that gzip cannot shrink, packed once.
+big=$work/big
+mkdir -p "$big/blob/files"
+echo '{"name":"blob","version":"1.0.0"}' > "$big/blob/metadata.json"
+for i in $(seq 10); do head -c 20000000 /dev/urandom > "$big/blob/files/part$i.bin"; done
+"$LARDER" -q package "$work/big.tar.gz" --from "$big"
+size=$(stat -c %s "$work/big.tar.gz")
+echo "bundle: $size bytes"
+
+echo "== publish vs curl PUT ($ROUNDS rounds, interleaved)"
+: > "$work/publish.txt"; : > "$work/curl.txt"
+for r in $(seq "$ROUNDS"); do
+  s=$(now)
+  curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+    -T "$work/big.tar.gz" "$AWS_ENDPOINT_URL/bench/curl/$r.tar.gz"
+  e=$(now); ms "$s" "$e" >> "$work/curl.txt"
+  s=$(now)
+  "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r"
+  e=$(now); ms "$s" "$e" >> "$work/publish.txt"
+done
+digest=$(cut -d' ' -f1 "$work/big.tar.gz.sha256")
+cmp "$work/big.tar.gz" "$work/s3/bench/publish-1/bundles/$digest.tar.gz"
+echo "curl PUT median: $(median < "$work/curl.txt") ms   (runs: $(paste -sd' ' "$work/curl.txt"))"
+echo "larder publish median: $(median < "$work/publish.txt") ms   (runs: $(paste -sd' ' "$work/publish.txt"))"
+
+# Two small bundles for the pointer and pull figures.
+small() {
+  local dir=$work/small-$1
+  mkdir -p "$dir/app/files"
+  echo "{\"name\":\"app\",\"version\":\"1.0.$1\"}" > "$dir/app/metadata.json"
+  head -c 5000000 /dev/urandom > "$dir/app/files/data.bin"
+  "$LARDER" -q package "$work/small-$1.tar.gz" --from "$dir"
+}
+small 1; small 2
+store=s3://bench/stacks
+"$LARDER" -q publish "$work/small-1.tar.gz" --to $store --stack one
+"$LARDER" -q publish "$work/small-2.tar.gz" --to $store --stack two
+"$LARDER" -q stack --store $store promote one prod
+
+echo "== promote / rollback round trips (20 each, alternating)"
+: > "$work/promote.txt"; : > "$work/rollback.txt"
+for _ in $(seq 20); do
+  s=$(now); "$LARDER" -q stack --store $store promote two prod; e=$(now); ms "$s" "$e" >> "$work/promote.txt"
+  s=$(now); "$LARDER" -q stack --store $store rollback prod; e=$(now); ms "$s" "$e" >> "$work/rollback.txt"
+done
+echo "promote median: $(median < "$work/promote.txt") ms"
+echo "rollback median: $(median < "$work/rollback.txt") ms"
+
+echo "== pull --stack vs pull URL from one static server ($ROUNDS switches each)"
+files=$work/files
+"$LARDER" -q publish "$work/small-1.tar.gz" --to "file://$files" --stack prod
+"$LARDER" -q publish "$work/small-2.tar.gz" --to "file://$files"
+d1=$(cut -d' ' -f1 "$work/small-1.tar.gz.sha256"); d2=$(cut -d' ' -f1 "$work/small-2.tar.gz.sha256")
+hport=$(free_port)
+python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$files" 2> "$work/http.log" >/dev/null &
+pids+=($!)
+for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$hport") 2>/dev/null && break; sleep 0.05; done
+http=http://127.0.0.1:$hport
+: > "$work/by-stack.txt"; : > "$work/by-url.txt"
+for r in $(seq "$ROUNDS"); do
+  for d in "$d2" "$d1"; do
+    "$LARDER" -q stack --store "file://$files" pin prod "$d"
+    s=$(now); "$LARDER" -q pull --stack prod --store "$http/" --into "$work/by-stack" >/dev/null; e=$(now)
+    ms "$s" "$e" >> "$work/by-stack.txt"
+    s=$(now); "$LARDER" -q pull "$http/bundles/$d.tar.gz" --into "$work/by-url" >/dev/null; e=$(now)
+    ms "$s" "$e" >> "$work/by-url.txt"
+  done
+done
+echo "pull --stack median: $(median < "$work/by-stack.txt") ms"
+echo "pull URL median: $(median < "$work/by-url.txt") ms"
+: > "$work/http.log"
+: > "$work/in-place.txt"
+for _ in $(seq 10); do
+  s=$(now); "$LARDER" -q pull --stack prod --store "$http/" --into "$work/by-stack" >/dev/null; e=$(now)
+  ms "$s" "$e" >> "$work/in-place.txt"
+done
+echo "pull --stack, already in place: median $(median < "$work/in-place.txt") ms, $(grep -ac '"GET' "$work/http.log") requests for 10 pulls: $(grep -ao '"GET [^ ]*' "$work/http.log" | sort | uniq -c | tr -s ' ' | paste -sd';')"

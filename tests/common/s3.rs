@@ -1,0 +1,241 @@
+//! A real S3-compatible server on loopback for the delivery tests:
+//! `s3s-fs` (installed by `.ci/run`, or named by `$S3S_FS`) with access
+//! keys, so every request is signed and checked. A missing `s3s-fs` fails
+//! the test: it is never skipped.
+//!
+//! s3s-fs checks `If-Match` / `If-None-Match` and then writes, with no lock
+//! in between, so two simultaneous conditional writes can both pass; S3
+//! decides them atomically. The tests therefore reach it through a proxy
+//! that passes one request at a time (bytes unchanged, so signatures still
+//! verify), which makes it decide conditional writes as S3 does.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "AKIALARDERTEST";
+pub const SECRET_KEY: &str = "larder-test-secret-0123456789abcdef";
+pub const BUCKET: &str = "larder";
+
+/// A running `s3s-fs` serving a temporary directory, with one bucket.
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT` of the proxy in front of it.
+    pub endpoint: String,
+    /// The directory it serves; bucket `BUCKET` is a folder in it.
+    pub root: tempfile::TempDir,
+    child: Child,
+}
+
+/// The `s3s-fs` binary: `$S3S_FS`, else the one on PATH.
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("S3S_FS") {
+        return PathBuf::from(path);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("s3s-fs"))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "s3s-fs is required for the bundle store tests and is not installed; run \
+             `cargo install s3s-fs --version 0.14.1 --features binary --locked` (as .ci/run does) \
+             or set S3S_FS to its path"
+        )
+    })
+}
+
+impl S3Server {
+    /// Starts `s3s-fs` on a free loopback port and waits until it answers.
+    pub fn start() -> S3Server {
+        S3Server::start_with(None)
+    }
+
+    /// The same, but responses over 1 MB reach the client slowly, and
+    /// `slow` is told once a third of one has gone out.
+    pub fn start_slow(slow: mpsc::Sender<()>) -> S3Server {
+        S3Server::start_with(Some(slow))
+    }
+
+    fn start_with(slow: Option<mpsc::Sender<()>>) -> S3Server {
+        let root = tempfile::tempdir().expect("a directory for s3s-fs");
+        std::fs::create_dir(root.path().join(BUCKET)).expect("create the bucket");
+        // A loopback address of its own, so that no other server started
+        // at the same time can take the port between here and its start.
+        static SERVERS: AtomicU32 = AtomicU32::new(0);
+        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let ip = Ipv4Addr::new(127, 83, (n / 250 % 250) as u8, (n % 250 + 1) as u8);
+        let port = TcpListener::bind((ip, 0))
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(binary())
+            .args(["--host", &ip.to_string(), "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs starts");
+        let mut server = S3Server {
+            endpoint: String::new(),
+            root,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect((ip, port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("s3s-fs exited before it listened: {status}");
+            }
+            assert!(Instant::now() < deadline, "s3s-fs did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.endpoint = one_request_at_a_time(SocketAddr::from((ip, port)), slow);
+        server
+    }
+
+    /// The file holding the object `key` of the bucket.
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.root.path().join(BUCKET).join(key)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a proxy to `upstream` that relays one request and its response
+/// at a time, and returns its URL.
+fn one_request_at_a_time(upstream: SocketAddr, slow: Option<mpsc::Sender<()>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
+    let port = listener.local_addr().expect("the proxy's address").port();
+    let gate = Arc::new(Mutex::new(()));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let gate = Arc::clone(&gate);
+            let slow = slow.clone();
+            std::thread::spawn(move || relay(client, upstream, &gate, slow));
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    gate: &Mutex<()>,
+    slow: Option<mpsc::Sender<()>>,
+) -> io::Result<()> {
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let mut to_client = client;
+    let server = TcpStream::connect(upstream)?;
+    let mut from_server = BufReader::new(server.try_clone()?);
+    let mut to_server = server;
+    loop {
+        let Some((request, method)) = read_message(&mut from_client, None)? else {
+            return Ok(());
+        };
+        let response = {
+            let _one_at_a_time = gate.lock().unwrap_or_else(|e| e.into_inner());
+            to_server.write_all(&request)?;
+            read_message(&mut from_server, Some(&method))?
+        };
+        let Some((response, _)) = response else {
+            return Ok(());
+        };
+        match &slow {
+            Some(notify) if response.len() > 1 << 20 => {
+                for (i, piece) in response.chunks(64 * 1024).enumerate() {
+                    if i * 64 * 1024 * 3 > response.len() {
+                        let _ = notify.send(());
+                    }
+                    to_client.write_all(piece)?;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            _ => to_client.write_all(&response)?,
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 message (a request when `request_method` is `None`,
+/// else the response to it) with its body, as raw bytes, and the first
+/// word of its start line. `None` at the end of the stream.
+fn read_message(
+    reader: &mut BufReader<TcpStream>,
+    request_method: Option<&str>,
+) -> io::Result<Option<(Vec<u8>, String)>> {
+    let mut raw = Vec::new();
+    let mut length = None;
+    let mut chunked = false;
+    let mut first = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        raw.extend_from_slice(line.as_bytes());
+        if first.is_empty() {
+            first = line.clone();
+            continue;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse::<usize>().ok();
+        } else if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        }
+    }
+    let word = first.split_whitespace().next().unwrap_or("").to_string();
+    let status = first.split_whitespace().nth(1).unwrap_or("");
+    let no_body = match request_method {
+        Some(method) => {
+            method == "HEAD" || status.starts_with('1') || status == "204" || status == "304"
+        }
+        None => false,
+    };
+    if no_body {
+        return Ok(Some((raw, word)));
+    }
+    if chunked {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line)?;
+            raw.extend_from_slice(size_line.as_bytes());
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if size == 0 {
+                loop {
+                    let mut trailer = String::new();
+                    reader.read_line(&mut trailer)?;
+                    raw.extend_from_slice(trailer.as_bytes());
+                    if trailer == "\r\n" || trailer.is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let start = raw.len();
+            raw.resize(start + size + 2, 0);
+            reader.read_exact(&mut raw[start..])?;
+        }
+    } else if let Some(length) = length {
+        let start = raw.len();
+        raw.resize(start + length, 0);
+        reader.read_exact(&mut raw[start..])?;
+    } else if request_method.is_some() {
+        reader.read_to_end(&mut raw)?;
+    }
+    Ok(Some((raw, word)))
+}

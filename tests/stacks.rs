@@ -1,0 +1,978 @@
+//! Stacks end to end through the real `larder` binary, on a local
+//! (`file://`) store and on a real S3-compatible server on loopback
+//! (`s3s-fs`, signed requests): publishing is content-addressed and
+//! idempotent, stack pointers change by compare-and-swap (two racing
+//! promotions: one wins, the other fails with 171 and the history stays
+//! consistent), promote/rollback/history/diff, `pull --stack` refusing a
+//! tampered bundle or a pointer to a deleted one with DIR unchanged, a
+//! wrong secret key refused without printing it, a pull killed
+//! mid-download through a read-only HTTP store, and the fixed-URL copy
+//! accepted by `sha256sum -c`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
+
+/// The environment variables that could point a command elsewhere.
+const SCRUBBED: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "LARDER_STORE",
+    "SOURCE_DATE_EPOCH",
+];
+
+enum Backend {
+    File(TempDir),
+    S3(S3Server),
+}
+
+/// A bundle store for one test, with a private `$LARDER_HOME`.
+struct Store {
+    backend: Backend,
+    url: String,
+    home: TempDir,
+    work: TempDir,
+}
+
+impl Store {
+    fn file() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/store", dir.path().display());
+        Store::with(Backend::File(dir), url)
+    }
+
+    fn s3() -> Store {
+        Store::with(Backend::S3(S3Server::start()), format!("s3://{BUCKET}/ci"))
+    }
+
+    fn with(backend: Backend, url: String) -> Store {
+        Store {
+            backend,
+            url,
+            home: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `larder ARGS` with the store in `LARDER_STORE` and, for S3, the
+    /// endpoint and keys in the standard AWS variables.
+    fn command(&self, args: &[&str]) -> StdCommand {
+        let mut command = StdCommand::new(assert_cmd::cargo::cargo_bin("larder"));
+        for name in SCRUBBED {
+            command.env_remove(name);
+        }
+        command
+            .args(args)
+            .current_dir(self.work.path())
+            .env("LARDER_HOME", self.home.path())
+            .env("LARDER_STORE", &self.url)
+            .env("USER", "ci-bot");
+        if let Backend::S3(server) = &self.backend {
+            command
+                .env("AWS_ENDPOINT_URL", &server.endpoint)
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+        }
+        command
+    }
+
+    fn larder(&self, args: &[&str]) -> Command {
+        Command::from_std(self.command(args))
+    }
+
+    /// Runs `larder ARGS -F json`, which must succeed, and parses stdout.
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.larder(args).args(["-F", "json"]).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// The file holding the store object `key`.
+    fn object(&self, key: &str) -> PathBuf {
+        match &self.backend {
+            Backend::File(dir) => dir.path().join("store").join(key),
+            Backend::S3(server) => server.object_path(&format!("ci/{key}")),
+        }
+    }
+
+    /// The store objects below `dir`, by name.
+    fn objects(&self, dir: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.object(dir))
+            .map(|listing| {
+                listing
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.work.path().join(relative)
+    }
+}
+
+fn write(root: &Path, rel: &str, contents: &[u8]) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, contents).unwrap();
+}
+
+/// Three cookbook sets: `one` (app 1.0.0, base, web), `two` (app 1.1.0,
+/// base, db; no web) and `three` (two with app's files changed but not its
+/// version). Packed into a bundle; returns its path and sha256.
+fn bundle(store: &Store, variant: &str) -> (PathBuf, String) {
+    let from = store.path(&format!("vendored-{variant}"));
+    let app_version = if variant == "one" { "1.0.0" } else { "1.1.0" };
+    write(
+        &from,
+        "app/metadata.json",
+        format!(r#"{{"name":"app","version":"{app_version}"}}"#).as_bytes(),
+    );
+    let recipe = if variant == "three" {
+        "log 'changed'\n"
+    } else {
+        "log 'app'\n"
+    };
+    write(&from, "app/recipes/default.rb", recipe.as_bytes());
+    write(
+        &from,
+        "base/metadata.json",
+        br#"{"name":"base","version":"0.3.1"}"#,
+    );
+    write(&from, "base/attributes/default.rb", b"default['x'] = 1\n");
+    if variant == "one" {
+        write(
+            &from,
+            "web/metadata.json",
+            br#"{"name":"web","version":"2.0.0"}"#,
+        );
+    } else {
+        write(
+            &from,
+            "db/metadata.json",
+            br#"{"name":"db","version":"1.0.0"}"#,
+        );
+    }
+    let out = store.path(&format!("bundle-{variant}.tar.gz"));
+    store
+        .larder(&["package"])
+        .arg(&out)
+        .arg("--from")
+        .arg(&from)
+        .args(["--lock-digest", "abc123"])
+        .assert()
+        .success();
+    let sidecar =
+        fs::read_to_string(store.path(&format!("bundle-{variant}.tar.gz.sha256"))).unwrap();
+    let digest = sidecar.split_whitespace().next().unwrap().to_string();
+    (out, digest)
+}
+
+/// Publishes a bundle (optionally onto a stack) and returns its digest.
+fn publish(store: &Store, variant: &str, stack: Option<&str>) -> String {
+    let (path, digest) = bundle(store, variant);
+    let mut command = store.larder(&["publish"]);
+    command.arg(&path);
+    if let Some(stack) = stack {
+        command.args(["--stack", stack]);
+    }
+    command.assert().success().stdout(contains(&digest));
+    digest
+}
+
+/// Everything visible through `dir`: its link target and every file.
+fn snapshot(dir: &Path) -> (Option<PathBuf>, BTreeMap<String, Vec<u8>>) {
+    let link = fs::read_link(dir).ok();
+    let mut files = BTreeMap::new();
+    if dir.exists() {
+        for entry in walkdir::WalkDir::new(dir) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() {
+                let rel = entry.path().strip_prefix(dir).unwrap();
+                files.insert(rel.display().to_string(), fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    (link, files)
+}
+
+/// Runs a test on a local store and on the S3 server.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn file() {
+                super::$name(&super::Store::file());
+            }
+            #[test]
+            fn s3() {
+                super::$name(&super::Store::s3());
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    publishing_twice_stores_one_bundle,
+    stacks_are_pinned_promoted_and_rolled_back,
+    of_two_racing_promotions_exactly_one_wins,
+    a_tampered_bundle_is_refused_and_dir_is_unchanged,
+    a_pointer_to_a_deleted_bundle_is_a_clear_error,
+    the_fixed_url_copy_passes_sha256sum,
+    diff_shows_added_removed_and_changed_cookbooks,
+);
+
+fn publishing_twice_stores_one_bundle(store: &Store) {
+    let (path, digest) = bundle(store, "one");
+    let first = store.json(&[
+        "publish",
+        path.to_str().unwrap(),
+        "--note",
+        "first",
+        "--commit",
+        "0123abc",
+        "--pipeline",
+        "https://ci.example/runs/7",
+    ]);
+    assert_eq!(first["sha256"], digest.as_str());
+    assert_eq!(first["uploaded"], true);
+    assert_eq!(first["record"]["provenance"]["commit"], "0123abc");
+    assert_eq!(first["record"]["provenance"]["by"], "ci-bot");
+    assert_eq!(first["record"]["cookbooks"].as_array().unwrap().len(), 3);
+    let again = store.json(&["publish", path.to_str().unwrap(), "--note", "second"]);
+    assert_eq!(again["uploaded"], false);
+    // The first publish's record stays.
+    assert_eq!(again["record"]["provenance"]["note"], "first");
+    assert_eq!(
+        store.objects("bundles"),
+        vec![
+            format!("{digest}.json"),
+            format!("{digest}.tar.gz"),
+            format!("{digest}.tar.gz.sha256"),
+        ]
+    );
+    assert_eq!(
+        fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
+        fs::read(&path).unwrap()
+    );
+}
+
+fn stacks_are_pinned_promoted_and_rolled_back(store: &Store) {
+    let one = publish(store, "one", Some("staging"));
+    store
+        .larder(&[
+            "stack",
+            "promote",
+            "staging",
+            "production",
+            "--reason",
+            "release 1",
+        ])
+        .assert()
+        .success()
+        .stdout(contains("Stack production now runs bundle"));
+    let two = publish(store, "two", Some("staging"));
+    store
+        .larder(&["stack", "promote", "staging", "production"])
+        .assert()
+        .success();
+    // Promoting again changes nothing.
+    store
+        .larder(&["stack", "promote", "staging", "production"])
+        .assert()
+        .success()
+        .stdout(contains("nothing changed"));
+
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(contains(format!("Pulled bundle {}", &two[..12])));
+    assert!(dir.join("db/metadata.json").is_file());
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(contains("already in place"));
+    let again = store.json(&["pull", "--stack", "production", "--into", "live"]);
+    assert_eq!(again["switched"], false);
+    assert_eq!(again["sha256"], two.as_str());
+
+    let rolled = store.json(&["stack", "rollback", "production", "--reason", "bad db"]);
+    assert_eq!(rolled["pointer"]["bundle"], one.as_str());
+    assert_eq!(rolled["pointer"]["previous"], two.as_str());
+    assert_eq!(rolled["pointer"]["action"], "rollback");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    assert!(dir.join("web/metadata.json").is_file());
+    assert!(!dir.join("db").exists());
+    // Forward again by digest prefix.
+    store
+        .larder(&["stack", "rollback", "production", "--to", &two[..10]])
+        .assert()
+        .success();
+
+    let history = store.json(&["stack", "history", "production"]);
+    let entries: Vec<(u64, String, String)> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["seq"].as_u64().unwrap(),
+                e["bundle"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (4, two.clone(), "rollback".to_string()),
+            (3, one.clone(), "rollback".to_string()),
+            (2, two.clone(), "promote".to_string()),
+            (1, one.clone(), "promote".to_string()),
+        ]
+    );
+    assert_eq!(history["history"][3]["reason"], "release 1");
+    assert_eq!(history["history"][3]["by"], "ci-bot");
+
+    let shown = store.json(&["stack", "show", "production"]);
+    assert_eq!(shown["pointer"]["bundle"], two.as_str());
+    assert_eq!(shown["bundle"]["cookbooks"][0]["name"], "app");
+    let listed = store.json(&["stack", "list"]);
+    let names: Vec<&str> = listed["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stack"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["production", "staging"]);
+
+    // A bundle that was never published cannot be pinned.
+    store
+        .larder(&["stack", "pin", "production", &"e".repeat(64)])
+        .assert()
+        .code(172)
+        .stderr(contains("publish it first"));
+    store
+        .larder(&["stack", "show", "nowhere"])
+        .assert()
+        .code(172)
+        .stderr(contains("stack 'nowhere' is not in"));
+    store
+        .larder(&["stack", "rollback", "staging", "--to", "not-hex!"])
+        .assert()
+        .code(99);
+}
+
+fn of_two_racing_promotions_exactly_one_wins(store: &Store) {
+    let base = publish(store, "one", Some("production"));
+    let two = publish(store, "two", Some("staging"));
+    let three = publish(store, "three", Some("canary"));
+    for round in 0..3 {
+        let current = store.json(&["stack", "show", "production"])["pointer"]["bundle"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let children: Vec<_> = ["staging", "canary"]
+            .iter()
+            .map(|from| {
+                store
+                    .command(&["stack", "promote", from, "production", "--expect", &current])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outputs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners: Vec<usize> = (0..2).filter(|&i| outputs[i].status.success()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outputs:?}");
+        let loser = &outputs[1 - winners[0]];
+        assert_eq!(loser.status.code(), Some(171), "round {round}: {loser:?}");
+        let message = String::from_utf8_lossy(&loser.stderr);
+        assert!(
+            message.contains("production") && message.contains("nothing"),
+            "{message}"
+        );
+        // Back to a known state for the next round.
+        let expected = if winners[0] == 0 { &two } else { &three };
+        let pointer = store.json(&["stack", "show", "production"])["pointer"].clone();
+        assert_eq!(pointer["bundle"], expected.as_str());
+        store
+            .larder(&["stack", "pin", "production", &base])
+            .assert()
+            .success();
+    }
+    // Every change is in the history exactly once, in order.
+    let history = store.json(&["stack", "history", "production", "--limit", "100"]);
+    let seqs: Vec<u64> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(store.objects("stacks/production/history").len(), 7);
+}
+
+fn a_tampered_bundle_is_refused_and_dir_is_unchanged(store: &Store) {
+    publish(store, "one", Some("production"));
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let before = snapshot(&dir);
+    let two = publish(store, "two", Some("production"));
+    let object = store.object(&format!("bundles/{two}.tar.gz"));
+    let mut bytes = fs::read(&object).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&object, &bytes).unwrap();
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .code(153)
+        .stderr(contains("Nothing was changed"));
+    assert_eq!(snapshot(&dir), before);
+    // Publishing the same bundle again finds the damaged object.
+    let (path, _) = bundle(store, "two");
+    store
+        .larder(&["publish"])
+        .arg(&path)
+        .assert()
+        .code(173)
+        .stderr(contains("does not match its digest"));
+}
+
+fn a_pointer_to_a_deleted_bundle_is_a_clear_error(store: &Store) {
+    publish(store, "one", Some("production"));
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let before = snapshot(&dir);
+    let two = publish(store, "two", Some("production"));
+    fs::remove_file(store.object(&format!("bundles/{two}.tar.gz"))).unwrap();
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .code(172)
+        .stderr(contains(format!(
+            "stack 'production' points at bundle {two}, which is not in {}",
+            store.url
+        )));
+    assert_eq!(snapshot(&dir), before);
+    // Nor can it be promoted, or pinned again.
+    store
+        .larder(&["stack", "promote", "production", "staging"])
+        .assert()
+        .code(172)
+        .stderr(contains("which is not in"));
+    store
+        .larder(&["stack", "pin", "staging", &two])
+        .assert()
+        .code(172)
+        .stderr(contains("publish it first"));
+}
+
+fn the_fixed_url_copy_passes_sha256sum(store: &Store) {
+    let one = publish(store, "one", None);
+    store
+        .larder(&["stack", "pin", "production", &one[..12], "--fixed-copy"])
+        .assert()
+        .success();
+    let two = publish(store, "two", None);
+    store
+        .larder(&["stack", "pin", "production", &two, "--fixed-copy"])
+        .assert()
+        .success();
+    let copy_dir = store.object("stacks/production");
+    let check = StdCommand::new("sha256sum")
+        .args(["-c", "cookbooks.tar.gz.sha256"])
+        .current_dir(&copy_dir)
+        .output()
+        .expect("sha256sum runs");
+    assert!(check.status.success(), "{check:?}");
+    assert_eq!(
+        fs::read_to_string(copy_dir.join("cookbooks.tar.gz.sha256")).unwrap(),
+        format!("{two}  cookbooks.tar.gz\n")
+    );
+    let out = store.path("unpacked");
+    fs::create_dir_all(&out).unwrap();
+    let untar = StdCommand::new("tar")
+        .arg("xzf")
+        .arg(copy_dir.join("cookbooks.tar.gz"))
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .expect("tar runs");
+    assert!(untar.success());
+    assert!(out.join("cookbooks/db/metadata.json").is_file());
+    assert!(out.join("cookbooks/.larder-manifest.json").is_file());
+}
+
+fn diff_shows_added_removed_and_changed_cookbooks(store: &Store) {
+    publish(store, "one", Some("production"));
+    let two = publish(store, "two", Some("staging"));
+    publish(store, "three", Some("canary"));
+    let text = |args: &[&str]| {
+        let output = store.larder(args).output().unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    insta::assert_snapshot!(
+        "diff_production_staging",
+        text(&["stack", "diff", "production", "staging"])
+    );
+    insta::assert_snapshot!(
+        "diff_staging_canary",
+        text(&["stack", "diff", "staging", "canary"])
+    );
+    insta::assert_json_snapshot!(
+        "diff_json",
+        store.json(&["stack", "diff", "production", &two[..12]])
+    );
+    store
+        .larder(&["stack", "diff", "staging", "staging", "--exit-code"])
+        .assert()
+        .success();
+    store
+        .larder(&["stack", "diff", "production", "staging", "--exit-code"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn a_wrong_secret_key_is_refused_naming_the_store_without_the_secret() {
+    let store = Store::s3();
+    publish(&store, "one", Some("production"));
+    let wrong = "wrong-secret-key-4242424242";
+    let output = store
+        .larder(&["stack", "show", "production"])
+        .env("AWS_SECRET_ACCESS_KEY", wrong)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(175), "{output:?}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        all.contains("s3://larder/ci/stacks/production.json"),
+        "{all}"
+    );
+    assert!(all.contains("credentials were not accepted"), "{all}");
+    assert!(!all.contains(wrong) && !all.contains(SECRET_KEY), "{all}");
+}
+
+#[test]
+fn publish_packs_the_lock_and_refuses_one_out_of_sync() {
+    let store = Store::file();
+    write(
+        store.work.path(),
+        "cookbooks/app/metadata.json",
+        br#"{"name":"app","version":"1.0.0"}"#,
+    );
+    write(
+        store.work.path(),
+        "cookbooks/app/recipes/default.rb",
+        b"log 'app'\n",
+    );
+    write(
+        store.work.path(),
+        "Berksfile",
+        b"cookbook 'app', path: 'cookbooks/app'\n",
+    );
+    store.larder(&["install"]).assert().success();
+    let published = store.json(&["publish", "--stack", "staging", "--commit", "abc"]);
+    assert_eq!(published["record"]["cookbooks"][0]["name"], "app");
+    assert_eq!(published["stack"]["pointer"]["stack"], "staging");
+    let diff = store.json(&["stack", "diff", "staging", "--lock"]);
+    assert_eq!(diff["unchanged"], 1);
+    write(
+        store.work.path(),
+        "Berksfile",
+        b"cookbook 'app', path: 'cookbooks/app'\ncookbook 'other', path: 'cookbooks/other'\n",
+    );
+    write(
+        store.work.path(),
+        "cookbooks/other/metadata.json",
+        br#"{"name":"other","version":"1.0.0"}"#,
+    );
+    store.larder(&["publish"]).assert().code(144);
+}
+
+/// Serves the files of `dir` on loopback; objects whose name ends in
+/// `.tar.gz` are sent slowly when `slow` is given, which is told once a
+/// third has gone out.
+fn serve(dir: PathBuf, slow: Option<mpsc::Sender<()>>) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let name = request.url().trim_start_matches('/').to_string();
+            let Ok(data) = fs::read(dir.join(&name)) else {
+                let _ = request.respond(tiny_http::Response::empty(404));
+                continue;
+            };
+            let len = data.len();
+            // What any static server or CDN sends, and object_store needs.
+            let modified =
+                tiny_http::Header::from_bytes("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT")
+                    .unwrap();
+            match &slow {
+                Some(notify) if name.ends_with(".tar.gz") => {
+                    let reader = SlowReader {
+                        data,
+                        pos: 0,
+                        notify: Some(notify.clone()),
+                    };
+                    let response = tiny_http::Response::new(
+                        200.into(),
+                        vec![modified],
+                        reader,
+                        Some(len),
+                        None,
+                    )
+                    .with_chunked_threshold(usize::MAX);
+                    let _ = request.respond(response);
+                }
+                _ => {
+                    let _ = request.respond(
+                        tiny_http::Response::from_data(data)
+                            .with_chunked_threshold(usize::MAX)
+                            .with_header(modified),
+                    );
+                }
+            }
+        }
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+struct SlowReader {
+    data: Vec<u8>,
+    pos: usize,
+    notify: Option<mpsc::Sender<()>>,
+}
+
+impl Read for SlowReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos * 3 > self.data.len()
+            && let Some(notify) = self.notify.take()
+        {
+            let _ = notify.send(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let n = buf.len().min(16 * 1024).min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_pull_killed_mid_download_from_an_http_store_leaves_dir_intact_and_pulls_again() {
+    let store = Store::file();
+    publish(&store, "one", Some("production"));
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let before = snapshot(&dir);
+    // A bigger bundle, slow to serve.
+    let from = store.path("vendored-two");
+    bundle(&store, "two");
+    let mut noise = Vec::with_capacity(2 << 20);
+    let mut state: u64 = 7;
+    while noise.len() < 2 << 20 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        noise.extend_from_slice(&state.to_le_bytes());
+    }
+    write(&from, "db/files/blob.bin", &noise);
+    let big = store.path("big.tar.gz");
+    store
+        .larder(&["package"])
+        .arg(&big)
+        .arg("--from")
+        .arg(&from)
+        .assert()
+        .success();
+    store
+        .larder(&["publish", "--stack", "production"])
+        .arg(&big)
+        .assert()
+        .success();
+    let Backend::File(root) = &store.backend else {
+        unreachable!()
+    };
+    let (tx, rx) = mpsc::channel();
+    let slow = serve(root.path().join("store"), Some(tx));
+    let mut child = store
+        .command(&["pull", "--stack", "production", "--store", &slow, "--into"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("the download did not start: {:?}", child.wait_with_output());
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(snapshot(&dir), before);
+
+    let fast = serve(root.path().join("store"), None);
+    store
+        .larder(&["pull", "--stack", "production", "--store", &fast, "--into"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(contains("Pulled bundle"));
+    assert_eq!(fs::read(dir.join("db/files/blob.bin")).unwrap(), noise);
+    // A plain HTTP store is read-only.
+    store
+        .larder(&["stack", "--store", &fast, "pin", "staging", "abcdef0"])
+        .assert()
+        .code(174);
+}
+
+#[test]
+fn s3_credentials_come_from_the_shared_credentials_file_too() {
+    let store = Store::s3();
+    publish(&store, "one", Some("production"));
+    let credentials = store.path("aws-credentials");
+    fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing-at-all\n\n\
+             [ci]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    let from_profile = |profile: &str| {
+        let mut command = store.larder(&["stack", "show", "production"]);
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_CONFIG_FILE", store.path("no-aws-config"))
+            .env("AWS_PROFILE", profile);
+        command
+    };
+    from_profile("ci").assert().success();
+    from_profile("default").assert().code(175);
+}
+
+#[test]
+fn a_damaged_pointer_is_an_error_naming_it() {
+    let store = Store::file();
+    publish(&store, "one", Some("production"));
+    // A plain absolute path names the same local store.
+    let dir = store.object("").display().to_string();
+    store
+        .larder(&["stack", "show", "production", "--store", &dir])
+        .assert()
+        .success();
+    fs::write(store.object("stacks/production.json"), "{\"bundle\": 7").unwrap();
+    for args in [
+        &["stack", "show", "production"][..],
+        &["pull", "--stack", "production", "--into", "live"][..],
+    ] {
+        store
+            .larder(args)
+            .assert()
+            .code(173)
+            .stderr(contains("stacks/production.json cannot be read"));
+    }
+}
+
+/// A bundle of one cookbook holding `blob`, packed by hand without
+/// compression (fast to make at any size), with a correct manifest.
+fn stored_bundle(path: &Path, blob: &[u8]) {
+    use sha2::{Digest, Sha256};
+    let metadata = br#"{"name":"big","version":"1.0.0"}"#;
+    let manifest = serde_json::json!({
+        "cookbooks": [{
+            "files": {
+                "files/blob.bin": hex::encode(Sha256::digest(blob)),
+                "metadata.json": hex::encode(Sha256::digest(metadata)),
+            },
+            "name": "big",
+            "source": "vendor",
+            "version": "1.0.0",
+        }],
+        "format": 1,
+        "lock_digest": "",
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let gz =
+        flate2::write::GzEncoder::new(fs::File::create(path).unwrap(), flate2::Compression::none());
+    let mut tar = tar::Builder::new(gz);
+    let mut add = |name: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, name, data).unwrap();
+    };
+    add("cookbooks/.larder-manifest.json", &manifest);
+    add("cookbooks/big/files/blob.bin", blob);
+    add("cookbooks/big/metadata.json", metadata);
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
+    let store = Store::s3();
+    // Just over the 32 MiB from which publish uploads in parts.
+    let mut blob = Vec::with_capacity(34_000_000);
+    let mut state: u64 = 11;
+    while blob.len() < 34_000_000 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        blob.extend_from_slice(&state.to_le_bytes());
+    }
+    let path = store.path("large.tar.gz");
+    stored_bundle(&path, &blob);
+    let published = store.json(&["publish", path.to_str().unwrap(), "--stack", "production"]);
+    let digest = published["sha256"].as_str().unwrap();
+    assert_eq!(
+        fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
+        fs::read(&path).unwrap()
+    );
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    assert!(fs::read(dir.join("big/files/blob.bin")).unwrap() == blob);
+}
+
+#[test]
+fn a_pull_killed_mid_download_from_s3_leaves_dir_intact_and_pulls_again() {
+    let (tx, rx) = mpsc::channel();
+    let store = Store::with(
+        Backend::S3(S3Server::start_slow(tx)),
+        format!("s3://{BUCKET}/ci"),
+    );
+    publish(&store, "one", Some("production"));
+    let dir = store.path("live");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let before = snapshot(&dir);
+    let mut blob = Vec::with_capacity(3 << 20);
+    let mut state: u64 = 5;
+    while blob.len() < 3 << 20 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        blob.extend_from_slice(&state.to_le_bytes());
+    }
+    let path = store.path("large.tar.gz");
+    stored_bundle(&path, &blob);
+    store
+        .larder(&["publish", "--stack", "production"])
+        .arg(&path)
+        .assert()
+        .success();
+    while rx.try_recv().is_ok() {}
+    let mut child = store
+        .command(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("the download did not start: {:?}", child.wait_with_output());
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(snapshot(&dir), before);
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(contains("Pulled bundle"));
+    assert!(fs::read(dir.join("big/files/blob.bin")).unwrap() == blob);
+}
+
+#[test]
+fn a_bundle_over_the_size_limit_is_refused_while_downloading() {
+    let store = Store::s3();
+    let path = store.path("large.tar.gz");
+    stored_bundle(&path, &vec![7u8; 4 << 20]);
+    store
+        .larder(&["publish", "--stack", "production"])
+        .arg(&path)
+        .assert()
+        .success();
+    store
+        .larder(&[
+            "pull",
+            "--stack",
+            "production",
+            "--into",
+            "live",
+            "--max-bytes",
+            "1000",
+            "--max-entries",
+            "10",
+        ])
+        .assert()
+        .code(154)
+        .stderr(contains("(download)"));
+    assert!(!store.path("live").exists());
+}
