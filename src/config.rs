@@ -81,6 +81,7 @@ struct ConfigFile {
     sources: BTreeMap<String, SourceSection>,
     #[serde(default)]
     chef: ChefSection,
+    #[serde(default)]
     store: StoreSection,
 }
 
