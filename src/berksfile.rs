@@ -836,6 +836,8 @@ mod tests {
                     api_key: Some("not-set".into()),
                 },
                 SourceSpec::ChefRepo(dsl::expand_path(root, Path::new("../chef-repo"))),
+                SourceSpec::ChefServer(None),
+                SourceSpec::ChefServer(Some("https://chef.example.com/organizations/ops".into())),
             ]
         );
         assert_eq!(
@@ -978,12 +980,32 @@ mod tests {
             dep("users", ">= 1.0", Location::Default, &["base"], 54),
             dep("sudo", ">= 1.0", Location::Default, &["base"], 54),
             dep("ntp", ">= 1.0", Location::Default, &["base"], 54),
+            dep(
+                "haproxy",
+                ">= 1.0",
+                git_with(
+                    "https://git.example.com/cookbooks/haproxy.git",
+                    Some("main"),
+                    None,
+                    None,
+                    None,
+                ),
+                &["default"],
+                70,
+            ),
         ];
         assert_eq!(m.dependencies.len(), expected.len());
         for (got, want) in m.dependencies.iter().zip(&expected) {
             assert_eq!(got, want);
         }
-        assert_eq!(m.warnings, Vec::<String>::new());
+        assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+        assert!(
+            m.warnings[0].ends_with(
+                "Berksfile.example:76: `extension 'halite'` ignored: larder needs no Berkshelf extensions"
+            ),
+            "{:?}",
+            m.warnings
+        );
         assert_eq!(
             m.groups(),
             [
