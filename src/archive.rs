@@ -14,6 +14,11 @@
 //! reduced to 0644 or 0755 (directories 0755); owners and times are not
 //! restored. Every file's sha256 is computed while it is written, so callers
 //! can check the result against a manifest without reading it back.
+//!
+//! Writing goes through [`append_dir`] and [`append_file`], the one
+//! deterministic entry format of every archive larder makes (bundles and
+//! registry tarballs): GNU headers, uid/gid 0, no owner names, the caller's
+//! mtime, modes 0644/0755 and directories 0755.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -413,6 +418,44 @@ fn describe_kind(kind: tar::EntryType) -> String {
     } else {
         format!("entry of type {:?}", kind.as_byte() as char)
     }
+}
+
+/// A header as every archive larder writes has it, before type and size.
+fn header(mtime: u64, mode: u32) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_mode(mode);
+    header
+}
+
+/// Appends a folder entry (mode 0755).
+pub fn append_dir<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: impl AsRef<Path>,
+    mtime: u64,
+) -> io::Result<()> {
+    let mut header = header(mtime, 0o755);
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_size(0);
+    tar.append_data(&mut header, path, io::empty())
+}
+
+/// Appends a regular file of `size` bytes read from `data` (mode 0755 when
+/// `executable`, else 0644).
+pub fn append_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: impl AsRef<Path>,
+    mtime: u64,
+    executable: bool,
+    size: u64,
+    data: impl Read,
+) -> io::Result<()> {
+    let mut header = header(mtime, if executable { 0o755 } else { 0o644 });
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    tar.append_data(&mut header, path, data)
 }
 
 #[cfg(test)]

@@ -10,27 +10,64 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
+    let mut staged = Staged::new_in(parent_or_dot(path))?;
+    staged.file().write_all(bytes)?;
+    staged.persist(path)
+}
+
+/// A file being written beside its future name, for content that is
+/// streamed (and may only be named once written): nothing is visible under
+/// the final name until [`Staged::persist`]; dropped, it is deleted.
+pub struct Staged {
+    file: tempfile::NamedTempFile,
+    dir: PathBuf,
+}
+
+impl Staged {
+    /// A new temporary file in `dir`, which must be the target's directory.
+    pub fn new_in(dir: &Path) -> std::io::Result<Staged> {
+        // The mode asked for at creation is reduced by the umask.
+        let file = tempfile::Builder::new()
+            .prefix(".larder-")
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)?;
+        Ok(Staged {
+            file,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The file, to write through.
+    pub fn file(&mut self) -> &mut fs::File {
+        self.file.as_file_mut()
+    }
+
+    /// Flushes the file to disk and renames it over `path` (which keeps its
+    /// mode if it exists), then flushes the directory.
+    pub fn persist(self, path: &Path) -> std::io::Result<()> {
+        if let Ok(existing) = fs::metadata(path) {
+            let mode = existing.permissions().mode() & 0o7777;
+            self.file
+                .as_file()
+                .set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        self.file.as_file().sync_all()?;
+        self.file.persist(path).map_err(|e| e.error)?;
+        sync_dir(&self.dir)
+    }
+}
+
+/// The directory a file named `path` is in.
+pub fn parent_or_dot(path: &Path) -> &Path {
+    match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
-    };
-    let existing_mode = fs::metadata(path).ok().map(|m| m.permissions().mode());
-    // The mode asked for at creation is reduced by the umask.
-    let mut file = tempfile::Builder::new()
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)?;
-    if let Some(mode) = existing_mode {
-        file.as_file()
-            .set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
     }
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
 }
 
 /// Flushes a directory's entries (a rename into it, say) to disk.

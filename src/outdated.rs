@@ -122,7 +122,7 @@ fn origin_label(origin: &Origin, sources: &[SourceSpec]) -> String {
             None => String::new(),
         },
         Origin::Directory { path } => path.display().to_string(),
-        Origin::Git { url, .. } => url.clone(),
+        Origin::Git { url, .. } => crate::http::redact(url),
         Origin::Listed => String::new(),
     }
 }

@@ -256,3 +256,47 @@ pub fn parse_sidecar(text: &str, origin: &str) -> Result<String, BundleError> {
     let first = text.split_whitespace().next().unwrap_or("");
     parse_sha256(first, origin)
 }
+
+/// Removes a file, link or folder (a link is removed, never followed); a
+/// path that is already gone is fine.
+fn remove_path(path: &Path) -> Result<(), BundleError> {
+    let result = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    result.map_err(|e| BundleError::io("remove", path, e))
+}
+
+/// Passes writes through to `inner` while hashing them with sha256.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: sha2::Digest::new(),
+        }
+    }
+
+    /// The inner writer and the lower-case hex sha256 of what passed.
+    fn finish(self) -> (W, String) {
+        (self.inner, hex::encode(sha2::Digest::finalize(self.hasher)))
+    }
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        sha2::Digest::update(&mut self.hasher, &bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -10,9 +10,8 @@
 //!
 //! Files are hashed first (for the manifest, which sorts near the start of
 //! the archive) and hashed again while they are written; a file that changes
-//! in between aborts the run. The archive and sidecar are written to
-//! temporary files and renamed into place, so an error leaves nothing
-//! half-written.
+//! in between aborts the run. The archive and sidecar are written through
+//! [`crate::atomic_file`], so an error leaves nothing half-written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -27,7 +26,8 @@ use super::gzip::ParallelGz;
 use super::manifest::{self, CookbookManifest, Manifest};
 use super::vendor::{relative_name, walk_error};
 use super::verify::hash_file;
-use super::{ARCHIVE_ROOT, BundleError};
+use super::{ARCHIVE_ROOT, BundleError, HashingWriter};
+use crate::archive;
 
 /// The mtime of every entry when `SOURCE_DATE_EPOCH` is not set:
 /// 2000-01-01T00:00:00Z (an mtime of 0 makes some tools warn).
@@ -125,36 +125,24 @@ pub fn package(request: &PackageRequest<'_>) -> Result<Packaged, BundleError> {
     let manifest_json = manifest.to_json();
 
     let (out_dir, final_path) = match &request.destination {
-        Destination::Dir(dir) => (dir.clone(), None),
-        Destination::File(path) => (parent_or_dot(path), Some(path.clone())),
+        Destination::Dir(dir) => (dir.as_path(), None),
+        Destination::File(path) => (crate::atomic_file::parent_or_dot(path), Some(path)),
     };
-    let temp = tempfile::Builder::new()
-        .prefix(".cookbooks-")
-        .suffix(".tar.gz.tmp")
-        .tempfile_in(&out_dir)
-        .map_err(|e| BundleError::io("create a file in", &out_dir, e))?;
-    let temp_path = temp.path().to_path_buf();
-    let io_err = |e: io::Error| BundleError::io("write", &temp_path, e);
-
-    let hashing = HashingWriter {
-        inner: BufWriter::with_capacity(1 << 20, temp.as_file()),
-        hasher: Sha256::new(),
-    };
+    let mut staged = crate::atomic_file::Staged::new_in(out_dir)
+        .map_err(|e| BundleError::io("create a file in", out_dir, e))?;
+    let io_err = |e: io::Error| BundleError::io("write the bundle into", out_dir, e);
+    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, staged.file()));
     let gz = ParallelGz::new(hashing, request.threads).map_err(io_err)?;
     let mut tar = tar::Builder::new(gz);
     write_entries(&mut tar, request.mtime, &dirs, &files, &manifest_json)?;
     let gz = tar.into_inner().map_err(io_err)?;
-    let HashingWriter { inner, hasher } = gz.finish().map_err(io_err)?;
-    let sha256 = hex::encode(hasher.finalize());
-    inner.into_inner().map_err(|e| io_err(e.into_error()))?;
-    temp.as_file().sync_all().map_err(io_err)?;
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(io_err)?;
+    let (buffered, sha256) = gz.finish().map_err(io_err)?.finish();
+    buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
 
-    let archive = final_path.unwrap_or_else(|| out_dir.join(default_file_name(&sha256)));
-    temp.persist(&archive)
-        .map_err(|e| BundleError::io("move the bundle to", &archive, e.error))?;
+    let archive = final_path.map_or_else(|| out_dir.join(default_file_name(&sha256)), Clone::clone);
+    staged
+        .persist(&archive)
+        .map_err(|e| BundleError::io("move the bundle to", &archive, e))?;
     let sidecar = write_sidecar(&archive, &sha256)?;
     Ok(Packaged {
         archive,
@@ -164,13 +152,6 @@ pub fn package(request: &PackageRequest<'_>) -> Result<Packaged, BundleError> {
         files: files.len(),
         bytes: files.iter().map(|f| f.size).sum(),
     })
-}
-
-fn parent_or_dot(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// Names are single plain folder names, listed once, matching the folders.
@@ -340,29 +321,13 @@ fn write_entries<W: Write>(
         BundleError::io("write the bundle to", Path::new("the temporary archive"), e)
     };
     for (path, entry) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(mtime);
         match entry {
-            Entry::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_size(0);
-                tar.append_data(&mut header, path, io::empty())
-                    .map_err(archive_err)?;
-            }
+            Entry::Dir => archive::append_dir(tar, path, mtime).map_err(archive_err)?,
             Entry::Manifest(bytes) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(0o644);
-                header.set_size(bytes.len() as u64);
-                tar.append_data(&mut header, path, bytes)
+                archive::append_file(tar, path, mtime, false, bytes.len() as u64, bytes)
                     .map_err(archive_err)?;
             }
             Entry::File(file) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(if file.executable { 0o755 } else { 0o644 });
-                header.set_size(file.size);
                 let source = File::open(&file.disk_path)
                     .map_err(|e| BundleError::io("read", &file.disk_path, e))?;
                 let mut reader = HashingReader {
@@ -371,7 +336,7 @@ fn write_entries<W: Write>(
                     size: 0,
                     path: &file.disk_path,
                 };
-                tar.append_data(&mut header, path, &mut reader)
+                archive::append_file(tar, path, mtime, file.executable, file.size, &mut reader)
                     .map_err(|e| reader.classify(e))?;
                 if reader.size != file.size || hex::encode(reader.hasher.finalize()) != file.sha256
                 {
@@ -394,38 +359,9 @@ fn write_sidecar(archive: &Path, sha256: &str) -> Result<PathBuf, BundleError> {
     let mut sidecar = archive.as_os_str().to_owned();
     sidecar.push(".sha256");
     let sidecar = PathBuf::from(sidecar);
-    let dir = parent_or_dot(&sidecar);
-    let mut temp = tempfile::Builder::new()
-        .prefix(".cookbooks-")
-        .suffix(".sha256.tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| BundleError::io("create a file in", &dir, e))?;
-    let write_err = |e: io::Error| BundleError::io("write", &sidecar, e);
-    writeln!(temp, "{sha256}  {file_name}").map_err(write_err)?;
-    temp.as_file().sync_all().map_err(write_err)?;
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(write_err)?;
-    temp.persist(&sidecar).map_err(|e| write_err(e.error))?;
+    crate::atomic_file::write(&sidecar, format!("{sha256}  {file_name}\n").as_bytes())
+        .map_err(|e| BundleError::io("write", &sidecar, e))?;
     Ok(sidecar)
-}
-
-/// Passes writes through while hashing them.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Reads a cookbook file into the archive while hashing it; errors are

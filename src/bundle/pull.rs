@@ -31,11 +31,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
-use sha2::{Digest, Sha256};
 
 use super::manifest::Manifest;
 use super::verify::check_unpacked;
-use super::{ARCHIVE_ROOT, BundleError, parse_sha256, parse_sidecar};
+use super::{ARCHIVE_ROOT, BundleError, HashingWriter, parse_sha256, parse_sidecar, remove_path};
 use crate::archive::{self, Limits};
 use crate::http;
 
@@ -471,16 +470,6 @@ fn unique_suffix() -> String {
     format!("{nanos}-{}", std::process::id())
 }
 
-fn remove_path(path: &Path) -> Result<(), BundleError> {
-    let result = match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-    };
-    result.map_err(|e| BundleError::io("remove", path, e))
-}
-
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
     crate::atomic_file::write(path, bytes).map_err(|e| BundleError::io("write", path, e))
 }
@@ -547,14 +536,11 @@ fn fetch_into(source: &Source, mut out: &mut dyn Write) -> Result<String, Bundle
                 url: p.display().to_string(),
                 detail: e.to_string(),
             })?;
-            let mut hashing = HashingWriter {
-                inner: out,
-                hasher: Sha256::new(),
-            };
+            let mut hashing = HashingWriter::new(out);
             io::copy(&mut reader, &mut hashing)
                 .and_then(|_| hashing.flush())
                 .map_err(|e| BundleError::io("copy", p, e))?;
-            Ok(hex::encode(hashing.hasher.finalize()))
+            Ok(hashing.finish().1)
         }
         Source::Http(url) => http_client()?
             .download(url.as_str(), &[], &mut out)
@@ -578,24 +564,6 @@ impl<W: Write> Write for CappedWriter<W> {
         }
         self.inner.write_all(bytes)?;
         Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Hashes what passes through it.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let written = self.inner.write(bytes)?;
-        self.hasher.update(&bytes[..written]);
-        Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {

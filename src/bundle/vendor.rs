@@ -204,7 +204,9 @@ pub fn cookbook_digest(src_dir: &Path) -> Result<String, BundleError> {
         .map_err(|e| BundleError::io("digest", src_dir, std::io::Error::other(e)))
 }
 
-fn is_vcs_name(name: &std::ffi::OsStr) -> bool {
+/// Whether a file or folder name belongs to a version control system: such
+/// entries are left out of vendored folders and registry tarballs alike.
+pub fn is_vcs_name(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| VCS_NAMES.contains(&n))
 }
 

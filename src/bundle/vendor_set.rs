@@ -49,13 +49,13 @@ pub fn vendor_set(
     fs::create_dir_all(target).map_err(|e| BundleError::io("create", target, e))?;
     for name in &strangers {
         let path = target.join(name);
-        remove(&path)?;
+        super::remove_path(&path)?;
     }
     let mut vendored = Vec::with_capacity(items.len());
     for item in items {
         let destination = target.join(&item.name);
         if destination.exists() {
-            remove(&destination)?;
+            super::remove_path(&destination)?;
         }
         let staged = stage.path().join(&item.name);
         fs::rename(&staged, &destination)
@@ -115,13 +115,4 @@ fn strangers(items: &[VendorItem], target: &Path) -> Result<Vec<String>, BundleE
     }
     names.sort();
     Ok(names)
-}
-
-fn remove(path: &Path) -> Result<(), BundleError> {
-    let result = if path.is_dir() && !path.is_symlink() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
-    result.map_err(|e| BundleError::io("remove", path, e))
 }

@@ -4,7 +4,6 @@ use serde::Serialize;
 
 use super::install::{ProjectArgs, locked};
 use super::{Failure, Output};
-use crate::install::source_label;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,7 +28,7 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         .map(|(name, cookbook)| Listed {
             name,
             version: &cookbook.raw_version,
-            source: source_label(&cookbook.source),
+            source: cookbook.source.describe(),
             direct: project.lock.dependency(name).is_some(),
         })
         .collect();

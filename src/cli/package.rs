@@ -14,7 +14,6 @@ use crate::bundle::BundleError;
 use crate::bundle::package::{self, CookbookInfo, Destination, PackageRequest};
 use crate::bundle::vendor_set::vendor_set;
 use crate::install::Unlock;
-use crate::lock::LockedSource;
 use crate::metadata::Metadata;
 
 /// Arguments of `larder package`.
@@ -114,24 +113,12 @@ pub fn vendor_locked(
                 .lock
                 .cookbooks
                 .get(&c.name)
-                .map_or_else(String::new, |l| source_text(&l.source)),
+                .map_or_else(String::new, |l| l.source.describe()),
         })
         .collect();
     let lock_bytes =
         fs::read(&outcome.lock_path).map_err(|e| BundleError::io("read", &outcome.lock_path, e))?;
     Ok((dir, cookbooks, hex::encode(Sha256::digest(&lock_bytes))))
-}
-
-/// How the manifest names where a cookbook came from.
-fn source_text(source: &LockedSource) -> String {
-    match source {
-        LockedSource::Registry { url } => crate::http::redact(url),
-        LockedSource::Path { path } => format!("path:{path}"),
-        LockedSource::Git { url, revision, .. } => {
-            format!("git:{}@{revision}", crate::http::redact(url))
-        }
-        LockedSource::Default => String::new(),
-    }
 }
 
 /// One [`CookbookInfo`] per folder of `dir`, sorted by name.

@@ -88,7 +88,7 @@ impl Fetcher<'_> {
                             name: name.clone(),
                             raw_version: cookbook.raw_version.clone(),
                             path: dir,
-                            from: format!("source at {path}"),
+                            from: cookbook.source.describe(),
                             downloaded: false,
                         },
                     );
@@ -104,7 +104,7 @@ impl Fetcher<'_> {
                             name: name.clone(),
                             raw_version: cookbook.raw_version.clone(),
                             path: self.store.entry_path(name, revision),
-                            from: source_label(&cookbook.source),
+                            from: cookbook.source.describe(),
                             downloaded: false,
                         },
                     );
@@ -136,16 +136,9 @@ impl Fetcher<'_> {
             fetched.insert(done.fetched.name.clone(), done.fetched);
         }
         for (name, cookbook) in lock.cookbooks.iter_mut() {
-            let store_key = match &cookbook.source {
-                LockedSource::Path { path } => {
-                    cookbook.sha256 = Some(vendor::cookbook_digest(&base.join(path))?);
-                    continue;
-                }
-                LockedSource::Git { revision, .. } => revision,
-                LockedSource::Registry { .. } | LockedSource::Default => &cookbook.raw_version,
-            };
             if cookbook.sha256.is_none()
-                && let Ok(record) = self.store.record(name, store_key)
+                && let Some(key) = cookbook.store_key()
+                && let Ok(record) = self.store.record(name, key)
             {
                 cookbook.sha256 = Some(record.artifact);
             }
@@ -166,7 +159,7 @@ impl Fetcher<'_> {
             name: name.to_string(),
             raw_version: cookbook.raw_version.clone(),
             path: self.store.entry_path(name, &cookbook.raw_version),
-            from: source_label(&cookbook.source),
+            from: cookbook.source.describe(),
             downloaded: false,
         })
     }
@@ -316,18 +309,6 @@ pub fn source_headers(spec: &SourceSpec) -> Vec<(String, String)> {
             api_key: Some(key), ..
         } => vec![(ARTIFACTORY_HEADER.to_string(), key.clone())],
         _ => Vec::new(),
-    }
-}
-
-/// Where a locked cookbook comes from, for messages and listings.
-pub fn source_label(source: &LockedSource) -> String {
-    match source {
-        LockedSource::Registry { url } => crate::http::redact(url),
-        LockedSource::Path { path } => format!("source at {path}"),
-        LockedSource::Git { url, revision, .. } => {
-            format!("{url} (at {})", crate::lock::short_ref(revision))
-        }
-        LockedSource::Default => "the first source that lists it".to_string(),
     }
 }
 

@@ -32,7 +32,7 @@ use crate::source::git::{GitCache, GitError};
 use crate::source::supermarket::{self, SupermarketError};
 use crate::universe::UniverseError;
 
-pub use fetch::{Fetched, source_label};
+pub use fetch::Fetched;
 pub use local::LocalCookbook;
 use plan::Wanted;
 pub use verify::Checked;
@@ -284,12 +284,9 @@ impl Locked {
     /// Where a locked cookbook's files are: its directory for a path
     /// cookbook, its store entry otherwise (which may not exist yet).
     pub fn cookbook_path(&self, store: &Store, name: &str, cookbook: &LockedCookbook) -> PathBuf {
-        match &cookbook.source {
-            LockedSource::Path { path } => self.base().join(path),
-            LockedSource::Git { revision, .. } => store.entry_path(name, revision),
-            LockedSource::Registry { .. } | LockedSource::Default => {
-                store.entry_path(name, &cookbook.raw_version)
-            }
+        match (&cookbook.source, cookbook.store_key()) {
+            (LockedSource::Path { path }, _) => self.base().join(path),
+            (_, key) => store.entry_path(name, key.unwrap_or(&cookbook.raw_version)),
         }
     }
 
@@ -305,7 +302,14 @@ impl Locked {
     }
 }
 
-/// Runs an install (or an update, per `request.unlock`).
+/// Runs an install (or an update, per `request.unlock`) in five phases:
+/// [`plan`] (what the Berksfile wants, the lock as far as it still holds),
+/// [`resolve_phase`] (the new lock: trusted as it is or resolved again),
+/// [`check`] (`--locked`: the lock must not change), [`fetch_phase`]
+/// (artifacts into the store) and [`commit`] (the lockfiles). Nothing in
+/// the project is written, and no artifact downloaded, before the check;
+/// only git locations are read into the store while planning, because
+/// their metadata is needed to plan at all.
 /// `on_progress` receives one line per download as it starts;
 /// `on_warning` each warning as soon as it is known, so that an install
 /// that fails later still shows them.
@@ -315,6 +319,49 @@ pub fn install(
     on_progress: &(dyn Fn(&str) + Sync),
     on_warning: &dyn Fn(&str),
 ) -> Result<Outcome, InstallError> {
+    let planned = plan(request, store, on_warning)?;
+    let client = Client::new(request.http.clone())?;
+    let mut resolved = resolve_phase(request, &planned, store, &client)?;
+    let changed = check(request, &planned, &resolved, store)?;
+    let (cookbooks, final_lock) = fetch_phase(
+        request,
+        &planned,
+        &mut resolved,
+        store,
+        &client,
+        on_progress,
+    )?;
+    let lock_written = changed || planned.previous.as_ref() != Some(&final_lock);
+    commit(request, &final_lock, lock_written)?;
+    Ok(Outcome {
+        cookbooks,
+        lock: final_lock,
+        lock_path: lock_paths(&request.berksfile).0,
+        lock_written,
+        trusted: resolved.trusted,
+        sources_read: resolved.sources_read,
+        notes: resolved.notes,
+    })
+}
+
+/// What the Berksfile wants and what of the lock still stands.
+struct Planned {
+    manifest: Manifest,
+    /// The lock as read, before anything was released from it.
+    previous: Option<Lock>,
+    /// The lock after `update` and the Berksfile's removals.
+    lock: Lock,
+    wanted: Vec<Wanted>,
+    notes: Vec<String>,
+}
+
+/// Phase one: reads the Berksfile, the lock and the cookbooks the Berksfile
+/// names on disk or in git, and releases what `update` unlocks.
+fn plan(
+    request: &Request,
+    store: &Store,
+    on_warning: &dyn Fn(&str),
+) -> Result<Planned, InstallError> {
     let mut manifest = Manifest::load(&request.berksfile)?;
     manifest.fill_api_keys(&request.api_keys);
     manifest.warnings.iter().for_each(|w| on_warning(w));
@@ -348,16 +395,45 @@ pub fn install(
         .flat_map(|w| &w.warnings)
         .for_each(|w| on_warning(w));
     plan::reduce(&mut lock, &wanted);
-    let client = Client::new(request.http.clone())?;
-    let mut sources_read = Vec::new();
+    Ok(Planned {
+        manifest,
+        previous,
+        lock,
+        wanted,
+        notes,
+    })
+}
 
-    let trusted = request.unlock == Unlock::Nothing && plan::trusts(&lock, &wanted).is_ok();
-    let (new_lock, index) = if trusted {
-        (plan::relock(&lock, &wanted), None)
+/// The lock an install arrives at, before anything is fetched.
+struct Resolved {
+    /// Every cookbook with its version and source; path cookbooks carry the
+    /// digest of their files as they are now.
+    lock: Lock,
+    /// The index read to resolve, reused to find downloads.
+    index: Option<Index>,
+    trusted: bool,
+    sources_read: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Phase two: trusts the lock as it is, or resolves again with the locked
+/// versions preferred; then digests the path cookbooks' files.
+fn resolve_phase(
+    request: &Request,
+    planned: &Planned,
+    store: &Store,
+    client: &Client,
+) -> Result<Resolved, InstallError> {
+    let (lock, wanted, manifest) = (&planned.lock, &planned.wanted, &planned.manifest);
+    let mut notes = planned.notes.clone();
+    let mut sources_read = Vec::new();
+    let trusted = request.unlock == Unlock::Nothing && plan::trusts(lock, wanted).is_ok();
+    let (mut new_lock, index) = if trusted {
+        (plan::relock(lock, wanted), None)
     } else {
-        let index = build_index(&manifest, &wanted, &client, store, request.offline)?;
+        let index = build_index(manifest, wanted, client, store, request.offline)?;
         notes.extend(index.notes().iter().map(|note| note.0.clone()));
-        sources_read = registry_urls(&manifest);
+        sources_read = registry_urls(manifest);
         let demands: Vec<Demand> = wanted
             .iter()
             .map(|w| Demand::new(w.name.clone(), w.constraint.clone()))
@@ -365,71 +441,129 @@ pub fn install(
         let preferences: HashMap<String, _> =
             lock.pins().map(|(n, v)| (n.to_string(), v)).collect();
         let resolution = resolve::resolve(&index, &demands, &preferences)?;
-        let new_lock = plan::lock_from(&resolution, &index, &wanted, &manifest, &lock);
+        let new_lock = plan::lock_from(&resolution, &index, wanted, manifest, lock);
         (new_lock, Some(index))
     };
-
-    let (larder_path, berks_path) = lock_paths(&request.berksfile);
-    let changed = previous.as_ref() != Some(&new_lock) || !larder_path.exists();
-    if request.locked && changed {
-        let reason = match &previous {
-            None => "there is no larder.lock yet".to_string(),
-            Some(_) => plan::describe_change(previous.as_ref(), &new_lock),
-        };
-        return Err(InstallError::OutOfSync {
-            berksfile: request.berksfile.display().to_string(),
-            reason,
-        });
-    }
-
-    let fetcher = fetch::Fetcher {
-        store,
-        client: &client,
-        manifest: &manifest,
-        offline: request.offline,
-        jobs: request.jobs,
-    };
-    let selected: BTreeSet<String> = new_lock
-        .closure(
-            wanted
-                .iter()
-                .filter(|w| w.passes(&request.filter))
-                .map(|w| w.name.as_str()),
-        )
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let (cookbooks, final_lock) = fetcher.fetch_all(
-        &new_lock,
-        &selected,
-        index,
-        &mut sources_read,
-        &wanted,
-        on_progress,
-    )?;
-    let lock_written = changed || previous.as_ref() != Some(&final_lock);
-    if request.locked && lock_written {
-        // A path cookbook whose files changed since the lock was written.
-        return Err(InstallError::OutOfSync {
-            berksfile: request.berksfile.display().to_string(),
-            reason: plan::describe_change(previous.as_ref(), &final_lock),
-        });
-    }
-    if lock_written {
-        larder_lock::write(&final_lock, &larder_path)?;
-        if berks_path.exists() {
-            BerksfileLock::from(&final_lock).write(&berks_path)?;
+    let base = request.berksfile.parent().unwrap_or(Path::new("."));
+    for cookbook in new_lock.cookbooks.values_mut() {
+        if let LockedSource::Path { path } = &cookbook.source {
+            cookbook.sha256 = Some(crate::bundle::vendor::cookbook_digest(&base.join(path))?);
         }
     }
-    Ok(Outcome {
-        cookbooks,
-        lock: final_lock,
-        lock_path: larder_path,
-        lock_written,
+    Ok(Resolved {
+        lock: new_lock,
+        index,
         trusted,
         sources_read,
         notes,
     })
+}
+
+/// The cookbooks to put in place: the closure of the dependencies in the
+/// groups the request selects.
+fn selected(request: &Request, planned: &Planned, lock: &Lock) -> BTreeSet<String> {
+    lock.closure(
+        planned
+            .wanted
+            .iter()
+            .filter(|w| w.passes(&request.filter))
+            .map(|w| w.name.as_str()),
+    )
+    .into_iter()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Phase three, the last before anything is written: with `--locked`, the
+/// lock must come out of this install unchanged (exit 144 otherwise),
+/// including the digests that fetching would fill in. Returns whether the
+/// lock already differs from the one on disk.
+fn check(
+    request: &Request,
+    planned: &Planned,
+    resolved: &Resolved,
+    store: &Store,
+) -> Result<bool, InstallError> {
+    let previous = planned.previous.as_ref();
+    let new_lock = &resolved.lock;
+    let changed = previous != Some(new_lock) || !lock_paths(&request.berksfile).0.exists();
+    if !request.locked {
+        return Ok(changed);
+    }
+    let out_of_sync = |reason: String| InstallError::OutOfSync {
+        berksfile: request.berksfile.display().to_string(),
+        reason,
+    };
+    if changed {
+        return Err(out_of_sync(match previous {
+            None => "there is no larder.lock yet".to_string(),
+            Some(_) => plan::describe_change(previous, new_lock),
+        }));
+    }
+    // Fetching records the digest of every cookbook it puts in place or
+    // finds in the store; a lock without it would be rewritten.
+    let selected = selected(request, planned, new_lock);
+    let undigested: Vec<&str> = new_lock
+        .cookbooks
+        .iter()
+        .filter(|(name, cookbook)| {
+            cookbook.sha256.is_none()
+                && cookbook
+                    .store_key()
+                    .is_some_and(|key| selected.contains(*name) || store.record(name, key).is_ok())
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !undigested.is_empty() {
+        return Err(out_of_sync(format!(
+            "the lock records no digest for {}",
+            undigested.join(", ")
+        )));
+    }
+    Ok(false)
+}
+
+/// Phase four: puts every selected cookbook in the store (downloading what
+/// it lacks) and verifies each against the lock; returns them with the lock
+/// completed by the digests learnt.
+fn fetch_phase(
+    request: &Request,
+    planned: &Planned,
+    resolved: &mut Resolved,
+    store: &Store,
+    client: &Client,
+    on_progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Vec<Fetched>, Lock), InstallError> {
+    let fetcher = fetch::Fetcher {
+        store,
+        client,
+        manifest: &planned.manifest,
+        offline: request.offline,
+        jobs: request.jobs,
+    };
+    let selected = selected(request, planned, &resolved.lock);
+    fetcher.fetch_all(
+        &resolved.lock,
+        &selected,
+        resolved.index.take(),
+        &mut resolved.sources_read,
+        &planned.wanted,
+        on_progress,
+    )
+}
+
+/// Phase five: writes larder.lock, and Berksfile.lock where the project
+/// keeps one, when the lock changed.
+fn commit(request: &Request, lock: &Lock, lock_written: bool) -> Result<(), InstallError> {
+    if !lock_written {
+        return Ok(());
+    }
+    let (larder_path, berks_path) = lock_paths(&request.berksfile);
+    larder_lock::write(lock, &larder_path)?;
+    if berks_path.exists() {
+        BerksfileLock::from(lock).write(&berks_path)?;
+    }
+    Ok(())
 }
 
 /// The URLs of the registry sources, in Berksfile order.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Locked;
 use crate::bundle::vendor;
 use crate::cache::Store;
-use crate::lock::{LockedCookbook, LockedSource};
+use crate::lock::LockedCookbook;
 use crate::metadata::Metadata;
 
 /// The verdict on one locked cookbook.
@@ -36,8 +36,8 @@ impl Locked {
     fn check(&self, store: &Store, name: &str, cookbook: &LockedCookbook) -> Checked {
         let path = self.cookbook_path(store, name, cookbook);
         let mut problems = Vec::new();
-        match &cookbook.source {
-            LockedSource::Path { .. } => match (&cookbook.sha256, vendor::cookbook_digest(&path)) {
+        match cookbook.store_key() {
+            None => match (&cookbook.sha256, vendor::cookbook_digest(&path)) {
                 (_, Err(e)) => problems.push(e.to_string()),
                 (Some(expected), Ok(actual)) if !expected.eq_ignore_ascii_case(&actual) => problems
                     .push(format!(
@@ -47,15 +47,8 @@ impl Locked {
                     )),
                 _ => {}
             },
-            LockedSource::Git { revision, .. } => {
-                if let Err(e) = store.verify_entry(name, revision, None) {
-                    problems.push(e.to_string());
-                }
-            }
-            LockedSource::Registry { .. } | LockedSource::Default => {
-                if let Err(e) =
-                    store.verify_entry(name, &cookbook.raw_version, cookbook.sha256.as_deref())
-                {
+            Some(key) => {
+                if let Err(e) = store.verify_entry(name, key, cookbook.sha256.as_deref()) {
                     problems.push(e.to_string());
                 }
             }

@@ -126,6 +126,18 @@ pub struct LockedCookbook {
     pub sha256: Option<String>,
 }
 
+impl LockedCookbook {
+    /// The key of its entry in the store: the revision of a git cookbook,
+    /// the version of a registry one; a path cookbook has none.
+    pub fn store_key(&self) -> Option<&str> {
+        match &self.source {
+            LockedSource::Path { .. } => None,
+            LockedSource::Git { revision, .. } => Some(revision),
+            LockedSource::Registry { .. } | LockedSource::Default => Some(&self.raw_version),
+        }
+    }
+}
+
 /// Where a resolved cookbook is fetched from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LockedSource {
@@ -143,6 +155,22 @@ pub enum LockedSource {
         revision: String,
         rel: Option<String>,
     },
+}
+
+impl LockedSource {
+    /// Where the cookbook comes from, in Berkshelf's words ("source at
+    /// PATH"), credentials redacted: for messages, listings and bundle
+    /// manifests.
+    pub fn describe(&self) -> String {
+        match self {
+            LockedSource::Registry { url } => crate::http::redact(url),
+            LockedSource::Path { path } => format!("source at {path}"),
+            LockedSource::Git { url, revision, .. } => {
+                format!("{} (at {})", crate::http::redact(url), short_ref(revision))
+            }
+            LockedSource::Default => "the first source that lists it".to_string(),
+        }
+    }
 }
 
 /// Errors from operations on a [`Lock`].

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::archive;
 use crate::metadata::{Metadata, MetadataError};
 use crate::version::{Constraint, Version};
 
@@ -26,9 +27,6 @@ pub const UNIVERSE_FILE: &str = "universe.json";
 
 /// The largest file read from an archive to learn its metadata.
 const MAX_METADATA_FILE: u64 = 16 * 1024 * 1024;
-
-/// Folders never put in a tarball.
-const VCS_DIRS: [&str; 4] = [".git", ".svn", ".hg", ".bzr"];
 
 /// Where an entry's files are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -301,8 +299,8 @@ fn read_archive_metadata(path: &Path) -> Result<Metadata, RegistryDirError> {
 /// The entry's artifact as `.tar.gz` bytes: the archive itself for a
 /// tarball entry; for a folder, a deterministic archive (sorted entries,
 /// mtime 0, uid/gid 0, modes 0644/0755, gzip without a timestamp) whose
-/// top-level folder is the cookbook's name. Symbolic links and VCS folders
-/// are left out.
+/// top-level folder is the cookbook's name. Symbolic links and version
+/// control files ([`crate::bundle::vendor::is_vcs_name`]) are left out.
 pub fn tarball(entry: &Entry) -> Result<Vec<u8>, RegistryDirError> {
     match &entry.kind {
         EntryKind::Tarball(path) => std::fs::read(path).map_err(|source| RegistryDirError::Read {
@@ -327,9 +325,7 @@ fn pack_folder(dir: &Path, name: &str) -> Result<Vec<u8>, RegistryDirError> {
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0 || !VCS_DIRS.contains(&e.file_name().to_string_lossy().as_ref())
-        });
+        .filter_entry(|e| e.depth() == 0 || !crate::bundle::vendor::is_vcs_name(e.file_name()));
     for item in walk {
         let item = item.map_err(|e| {
             let path = e.path().unwrap_or(dir).to_path_buf();
@@ -345,33 +341,23 @@ fn pack_folder(dir: &Path, name: &str) -> Result<Vec<u8>, RegistryDirError> {
             Path::new(name).join(relative)
         };
         let file_type = item.file_type();
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
         if file_type.is_dir() {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_size(0);
-            builder
-                .append_data(&mut header, &archived, io::empty())
-                .map_err(pack(item.path()))?;
+            archive::append_dir(&mut builder, &archived, 0).map_err(pack(item.path()))?;
         } else if file_type.is_file() {
             let metadata = item.metadata().map_err(|e| RegistryDirError::Pack {
                 path: item.path().to_path_buf(),
                 source: io::Error::other(e),
             })?;
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_mode(if is_executable(&metadata) {
-                0o755
-            } else {
-                0o644
-            });
-            header.set_size(metadata.len());
             let file = std::fs::File::open(item.path()).map_err(pack(item.path()))?;
-            builder
-                .append_data(&mut header, &archived, file)
-                .map_err(pack(item.path()))?;
+            archive::append_file(
+                &mut builder,
+                &archived,
+                0,
+                is_executable(&metadata),
+                metadata.len(),
+                file,
+            )
+            .map_err(pack(item.path()))?;
         }
     }
     let mut gzip = builder.into_inner().map_err(pack(dir))?;
