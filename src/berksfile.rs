@@ -402,17 +402,23 @@ fn check_url(url: &str, site: &Site) -> Result<(), BerksfileError> {
     let scheme = url
         .split_once("://")
         .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("http" | "https" | "file") => Ok(()),
-        Some(other) => Err(BerksfileError::InvalidSourceUri(site.error(format!(
-            "'{url}' is not a valid source URI: invalid URI scheme '{other}'. \
-             Valid schemes: http, https, file"
-        )))),
-        None => Err(BerksfileError::InvalidSourceUri(site.error(format!(
-            "'{url}' is not a valid source URI: it has no scheme. \
+    let shown = crate::shown::shown(&crate::http::redact(url));
+    let message = match scheme.as_deref() {
+        Some("http" | "https" | "file") => return Ok(()),
+        Some(other) => format!(
+            "'{shown}' is not a valid source URI: invalid URI scheme '{}'. \
+             Valid schemes: http, https, file",
+            crate::shown::shown(other)
+        ),
+        None => format!(
+            "'{shown}' is not a valid source URI: it has no scheme. \
              Write it in full, such as 'https://supermarket.chef.io'"
-        )))),
-    }
+        ),
+    };
+    // The quoted line would repeat the URL's secrets.
+    let mut diagnostic = site.error(message);
+    diagnostic.source_line = crate::http::redact_message(&diagnostic.source_line, url);
+    Err(BerksfileError::InvalidSourceUri(diagnostic))
 }
 
 impl Reader<'_> {

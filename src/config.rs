@@ -5,7 +5,8 @@
 //!
 //! ```toml
 //! [api]
-//! timeout = 30            # seconds per request
+//! timeout = 30            # seconds a request may wait for the server
+//! deadline = 600          # seconds one request may take in all
 //! connect_timeout = 10
 //! retries = 3
 //!
@@ -15,6 +16,7 @@
 //!
 //! [install]
 //! jobs = 8                # downloads at once
+//! max_download_size = 536870912   # bytes per cookbook artifact
 //!
 //! [chef]                  # a Chef Infra Server (over ~/.chef/credentials and knife.rb)
 //! server_url = "https://chef.example.com/organizations/acme"
@@ -44,6 +46,9 @@ use crate::http::HttpSettings;
 
 /// The file name in both places.
 pub const FILE_NAME: &str = "config.toml";
+
+/// The default `[install] max_download_size`: 512 MiB.
+pub const DEFAULT_MAX_DOWNLOAD_SIZE: u64 = 512 * 1024 * 1024;
 
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +111,7 @@ struct StoreSection {
 #[serde(deny_unknown_fields)]
 struct ApiSection {
     timeout: Option<u64>,
+    deadline: Option<u64>,
     connect_timeout: Option<u64>,
     retries: Option<u32>,
 }
@@ -121,6 +127,7 @@ struct SslSection {
 #[serde(deny_unknown_fields)]
 struct InstallSection {
     jobs: Option<usize>,
+    max_download_size: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,11 +183,15 @@ impl<T> Setting<T> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub timeout: Setting<u64>,
+    /// `[api] deadline`: seconds one request may take in all.
+    pub deadline: Setting<u64>,
     pub connect_timeout: Setting<u64>,
     pub retries: Setting<u32>,
     pub ssl_verify: Setting<bool>,
     pub ca_file: Setting<Option<PathBuf>>,
     pub jobs: Setting<usize>,
+    /// `[install] max_download_size`: bytes per cookbook artifact.
+    pub max_download_size: Setting<u64>,
     /// Artifactory API keys by source URL.
     pub api_keys: BTreeMap<String, Setting<String>>,
     /// The `[chef]` section: `server_url`, `client_name`, `client_key`
@@ -216,11 +227,13 @@ impl Default for Config {
         let http = HttpSettings::default();
         Config {
             timeout: Setting::default(http.timeout.as_secs()),
+            deadline: Setting::default(http.deadline.as_secs()),
             connect_timeout: Setting::default(http.connect_timeout.as_secs()),
             retries: Setting::default(http.retries),
             ssl_verify: Setting::default(!http.insecure),
             ca_file: Setting::default(http.ca_file),
             jobs: Setting::default(8),
+            max_download_size: Setting::default(DEFAULT_MAX_DOWNLOAD_SIZE),
             api_keys: BTreeMap::new(),
             chef: BTreeMap::new(),
             store_url: Setting::default(None),
@@ -265,18 +278,29 @@ impl Config {
         let origin = Origin::File(path.to_path_buf());
         let dir = path.parent().unwrap_or(Path::new("."));
         self.timeout.set(file.api.timeout, &origin);
+        self.deadline.set(file.api.deadline, &origin);
         self.connect_timeout.set(file.api.connect_timeout, &origin);
         self.retries.set(file.api.retries, &origin);
         self.ssl_verify.set(file.ssl.verify, &origin);
         self.ca_file
             .set(file.ssl.ca_file.map(|ca| Some(dir.join(ca))), &origin);
-        if file.install.jobs == Some(0) {
+        let zero = [
+            ("install.jobs", file.install.jobs == Some(0)),
+            ("api.deadline", file.api.deadline == Some(0)),
+            (
+                "install.max_download_size",
+                file.install.max_download_size == Some(0),
+            ),
+        ];
+        if let Some((key, _)) = zero.iter().find(|(_, zero)| *zero) {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
-                reason: "install.jobs must be at least 1".into(),
+                reason: format!("{key} must be at least 1"),
             });
         }
         self.jobs.set(file.install.jobs, &origin);
+        self.max_download_size
+            .set(file.install.max_download_size, &origin);
         let chef = [
             ("server_url", file.chef.server_url),
             ("client_name", file.chef.client_name),
@@ -321,6 +345,8 @@ impl Config {
     pub fn http(&self) -> HttpSettings {
         HttpSettings {
             timeout: Duration::from_secs(self.timeout.value),
+            deadline: Duration::from_secs(self.deadline.value),
+            max_download_size: Some(self.max_download_size.value),
             connect_timeout: Duration::from_secs(self.connect_timeout.value),
             retries: self.retries.value,
             insecure: !self.ssl_verify.value,
@@ -364,6 +390,11 @@ impl Config {
         let mut entries = vec![
             entry("api.timeout", &self.timeout, self.timeout.value.to_string()),
             entry(
+                "api.deadline",
+                &self.deadline,
+                self.deadline.value.to_string(),
+            ),
+            entry(
                 "api.connect_timeout",
                 &self.connect_timeout,
                 self.connect_timeout.value.to_string(),
@@ -383,6 +414,11 @@ impl Config {
                     .map_or_else(String::new, |p| p.display().to_string()),
             ),
             entry("install.jobs", &self.jobs, self.jobs.value.to_string()),
+            entry(
+                "install.max_download_size",
+                &self.max_download_size,
+                self.max_download_size.value.to_string(),
+            ),
         ];
         for (key, setting) in &self.chef {
             entries.push(entry(

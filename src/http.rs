@@ -9,8 +9,14 @@
 //!   Artifactory API key, say) are dropped when a redirect leaves the
 //!   origin, as they must be when Supermarket sends a download to S3;
 //! - conditional GETs for cached universes, and streaming downloads that
-//!   hash the artifact as it arrives;
-//! - errors that name the URL with its credentials redacted ([`redact`]).
+//!   hash the artifact as it arrives, refuse more than
+//!   [`HttpSettings::max_download_size`] bytes and refuse an HTML page;
+//! - an overall deadline per request ([`HttpSettings::deadline`]), retries
+//!   and redirects included, on top of the idle timeout, so that a server
+//!   that trickles a byte a second cannot hold larder forever;
+//! - redirects only to the same scheme or from `http` up to `https`
+//!   ([`scheme_may_follow`]);
+//! - errors that name the URL with its secrets redacted ([`redact`]).
 //!
 //! Proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`
 //! (and their lowercase forms), which reqwest reads itself. Extra CA
@@ -18,7 +24,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -40,6 +46,11 @@ pub struct HttpSettings {
     /// How long one request may wait for the server (connecting, then each
     /// read of the body).
     pub timeout: Duration,
+    /// How long one request may take in all, retries, redirects and the
+    /// whole body included.
+    pub deadline: Duration,
+    /// The largest artifact [`Client::download`] accepts (`None`: no cap).
+    pub max_download_size: Option<u64>,
     /// How long connecting may take.
     pub connect_timeout: Duration,
     /// How many times a failed request is tried again.
@@ -54,10 +65,13 @@ pub struct HttpSettings {
 }
 
 impl Default for HttpSettings {
-    /// Berkshelf's 30-second API timeout, 3 retries starting at 500 ms.
+    /// Berkshelf's 30-second API timeout, a 10-minute deadline, 3 retries
+    /// starting at 500 ms, no download cap.
     fn default() -> Self {
         HttpSettings {
             timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(600),
+            max_download_size: None,
             connect_timeout: Duration::from_secs(10),
             retries: 3,
             backoff: Duration::from_millis(500),
@@ -106,14 +120,19 @@ pub enum HttpError {
     )]
     Tls { url: String, reason: String },
     #[error(
-        "{url} did not answer in time (tried {attempts} times): {reason}. Try again later, or \
-         raise the timeout"
+        "{url} timed out (tried {attempts} times): {reason}. Try again later, or raise the \
+         timeout ([api] timeout)"
     )]
     Timeout {
         url: String,
         attempts: u32,
         reason: String,
     },
+    #[error(
+        "{url} timed out: no complete answer within the {seconds}-second deadline. Try again \
+         later, or raise the deadline ([api] deadline)"
+    )]
+    Deadline { url: String, seconds: u64 },
     #[error("{url} answered {status}{}. {}", describe_attempts(*attempts), status_hint(*status))]
     Status {
         url: String,
@@ -124,8 +143,16 @@ pub enum HttpError {
     Redirect { url: String, reason: String },
     #[error("reading the answer from {url} failed: {reason}. Try again")]
     Body { url: String, reason: String },
-    #[error("the answer from {url} is larger than {limit} bytes; check the URL")]
+    #[error(
+        "the answer from {url} is larger than {limit} bytes; check the URL, or raise the cap \
+         ([install] max_download_size)"
+    )]
     TooLarge { url: String, limit: u64 },
+    #[error(
+        "{url} answered with an HTML page instead of the file to download; the registry is \
+         failing or the URL is wrong"
+    )]
+    HtmlPage { url: String },
     #[error("cannot save the download from {url}: {source}")]
     Write { url: String, source: io::Error },
 }
@@ -169,27 +196,142 @@ fn status_hint(status: u16) -> &'static str {
     }
 }
 
-/// `url` with any `user:password@` replaced by `***@`, for messages and
-/// logs. Text that does not parse as a URL is redacted by hand up to the
-/// last `@` before the path.
+/// `url` as written with its secrets replaced by `***`, for messages and
+/// logs: the user information of a `scheme://user:password@host` URL (any
+/// scheme, and text that does not parse as a URL too) and the value of
+/// every query parameter (`?token=***`). Text without `://`, such as
+/// `git@host:o/r.git`, comes back unchanged.
 pub fn redact(url: &str) -> String {
-    if let Ok(mut parsed) = Url::parse(url) {
-        if parsed.username().is_empty() && parsed.password().is_none() {
-            return parsed.to_string();
-        }
-        if parsed.set_username("***").is_ok() && parsed.set_password(None).is_ok() {
-            return parsed.to_string();
-        }
-    }
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
     };
+    let rest = &url[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let mut shown = url[..scheme_end].to_string();
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}***{}", &rest[at..]),
-        None => url.to_string(),
+        Some(at) => {
+            shown.push_str("***");
+            shown.push_str(&rest[at..authority_end]);
+        }
+        None => shown.push_str(&rest[..authority_end]),
     }
+    let after = &rest[authority_end..];
+    let fragment_start = after.find('#').unwrap_or(after.len());
+    let (before_fragment, fragment) = after.split_at(fragment_start);
+    match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            shown.push_str(path);
+            shown.push('?');
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) => format!("{key}=***"),
+                    None if pair.is_empty() => String::new(),
+                    None => "***".to_string(),
+                })
+                .collect();
+            shown.push_str(&pairs.join("&"));
+        }
+        None => shown.push_str(before_fragment),
+    }
+    shown.push_str(fragment);
+    shown
+}
+
+/// `message` (from git, a server, a parser) with every secret of `url`
+/// removed: the URL itself redacted, then its user information, password
+/// and query values, as written and percent-decoded, wherever they appear.
+pub fn redact_message(message: &str, url: &str) -> String {
+    let mut message = message.replace(url, &redact(url));
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return message;
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let mut secrets = Vec::new();
+    if let Some(at) = rest[..authority_end].rfind('@') {
+        let info = &rest[..at];
+        secrets.push(info.to_string());
+        if let Some((_, password)) = info.split_once(':') {
+            secrets.push(password.to_string());
+        }
+    }
+    let after = &rest[authority_end..];
+    let query = after[..after.find('#').unwrap_or(after.len())]
+        .split_once('?')
+        .map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        secrets.push(pair.split_once('=').map_or(pair, |(_, v)| v).to_string());
+    }
+    let decoded: Vec<String> = secrets.iter().map(|s| percent_decode(s)).collect();
+    secrets.extend(decoded);
+    // Longest first, so that a password inside the user information does
+    // not leave the user name behind.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        message = message.replace(secret.as_str(), "***");
+    }
+    message
+}
+
+/// Decodes `%XX` escapes; anything malformed is kept as written.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `base` with `segments` (`universe`, `api/v1/search`) added to its path,
+/// its query and fragment kept where they belong:
+/// `https://h/r?token=t` gives `https://h/r/universe?token=t`. Text that is
+/// not a URL gets the segments appended as written.
+pub fn join_path(base: &str, segments: &str) -> String {
+    match Url::parse(base) {
+        Ok(mut url) if !url.cannot_be_a_base() => {
+            let path = format!("{}/{segments}", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+            url.to_string()
+        }
+        _ => format!("{}/{segments}", base.trim_end_matches('/')),
+    }
+}
+
+/// Whether a URL with scheme `from` (a source, or a URL that redirects) may
+/// lead to one with scheme `to`: the same scheme, or `http` up to `https`.
+/// So a remote registry can never name a local file (`file://`), and an
+/// `https` one never sends larder to plain `http`.
+pub fn scheme_may_follow(from: &str, to: &str) -> bool {
+    from.eq_ignore_ascii_case(to)
+        || (from.eq_ignore_ascii_case("http") && to.eq_ignore_ascii_case("https"))
+}
+
+/// `url` with the user information of `source` when both have the same
+/// origin and `url` names no user of its own: a registry's credentials go
+/// with its own downloads, and never to another origin.
+pub fn with_source_credentials(url: &Url, source: &Url) -> Url {
+    let mut url = url.clone();
+    if url.origin() == source.origin() && url.username().is_empty() && url.password().is_none() {
+        let _ = url.set_username(source.username());
+        let _ = url.set_password(source.password());
+    }
+    url
 }
 
 /// `url` without its user information (`https://user:token@host/x` becomes
@@ -265,10 +407,42 @@ pub struct Client {
     settings: HttpSettings,
 }
 
-/// A response whose status is final (2xx or 304), with the URL it came from.
+/// A response whose status is final (2xx or 304), with the URL it came
+/// from and the deadline its body must arrive by.
 struct Opened {
     response: reqwest::blocking::Response,
     url: Url,
+    deadline: Deadline,
+}
+
+/// When a request must be over, retries, redirects and body included.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    end: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    fn start(total: Duration) -> Deadline {
+        Deadline {
+            end: Instant::now() + total,
+            total,
+        }
+    }
+
+    /// The time left, `None` once it has passed.
+    fn remaining(&self) -> Option<Duration> {
+        self.end
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+
+    fn expired(&self, url: &Url) -> HttpError {
+        HttpError::Deadline {
+            url: redact(url.as_str()),
+            seconds: self.total.as_secs().max(1),
+        }
+    }
 }
 
 impl Client {
@@ -326,43 +500,34 @@ impl Client {
 
     /// Streams the body of `url` into `dest` and returns its sha256 in hex.
     /// Redirects are followed, to other hosts too (without the caller's
-    /// headers). Retries happen only before the first byte is written.
+    /// headers). Retries happen only before the first byte is written. An
+    /// HTML page, or more than [`HttpSettings::max_download_size`] bytes,
+    /// is refused.
     pub fn download(
         &self,
         url: &str,
         headers: &[(&str, &str)],
         dest: &mut impl Write,
     ) -> Result<String, HttpError> {
-        let Opened {
-            mut response,
-            url: final_url,
-        } = self.open(url, headers, None)?;
-        let shown = redact(final_url.as_str());
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            let read = match response.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(HttpError::Body {
-                        url: shown,
-                        reason: e.to_string(),
-                    });
-                }
-            };
-            hasher.update(&buffer[..read]);
-            dest.write_all(&buffer[..read])
-                .map_err(|source| HttpError::Write {
-                    url: shown.clone(),
-                    source,
-                })?;
+        let opened = self.open(url, headers, None)?;
+        let shown = redact(opened.url.as_str());
+        let html = opened
+            .response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        if html {
+            return Err(HttpError::HtmlPage { url: shown });
         }
-        dest.flush().map_err(|source| HttpError::Write {
-            url: shown.clone(),
-            source,
+        let limit = self.settings.max_download_size.unwrap_or(u64::MAX);
+        let mut hasher = Sha256::new();
+        read_body(opened, limit, &mut |chunk| {
+            hasher.update(chunk);
+            dest.write_all(chunk)
         })?;
+        dest.flush()
+            .map_err(|source| HttpError::Write { url: shown, source })?;
         Ok(hex::encode(hasher.finalize()))
     }
 
@@ -386,7 +551,8 @@ impl Client {
                 reason: e.to_string(),
             }
         })?;
-        let response = self.send(&method, &parsed, header_map(headers)?, body)?;
+        let deadline = Deadline::start(self.settings.deadline);
+        let response = self.send(&method, &parsed, header_map(headers)?, body, &deadline)?;
         let headers = response
             .headers()
             .iter()
@@ -397,6 +563,7 @@ impl Client {
         let read = read_response(Opened {
             response,
             url: parsed,
+            deadline,
         })?;
         Ok(Exchange {
             status: read.status,
@@ -415,6 +582,7 @@ impl Client {
         validators: Option<&Validators>,
     ) -> Result<Opened, HttpError> {
         let first = parse_url(url)?;
+        let deadline = Deadline::start(self.settings.deadline);
         let caller_headers = header_map(headers)?;
         let mut conditional = HeaderMap::new();
         if let Some(validators) = validators {
@@ -441,7 +609,7 @@ impl Client {
             if same_origin {
                 headers.extend(conditional.clone());
             }
-            let response = self.send(&reqwest::Method::GET, &current, headers, None)?;
+            let response = self.send(&reqwest::Method::GET, &current, headers, None, &deadline)?;
             let status = response.status();
             if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
                 current = redirect_target(&current, &first, &response)?;
@@ -453,6 +621,7 @@ impl Client {
                 return Ok(Opened {
                     response,
                     url: current,
+                    deadline,
                 });
             }
             return Err(HttpError::Status {
@@ -468,13 +637,16 @@ impl Client {
     }
 
     /// One request with retries: connect errors, timeouts and 5xx are tried
-    /// again after an exponentially growing pause.
+    /// again after an exponentially growing pause, as long as `deadline`
+    /// leaves time; each try waits at most the idle timeout or what is left
+    /// of the deadline, whichever is shorter.
     fn send(
         &self,
         method: &reqwest::Method,
         url: &Url,
         headers: HeaderMap,
         body: Option<&[u8]>,
+        deadline: &Deadline,
     ) -> Result<reqwest::blocking::Response, HttpError> {
         let attempts = self.settings.retries.saturating_add(1);
         let mut pause = self.settings.backoff;
@@ -482,10 +654,12 @@ impl Client {
         loop {
             attempt += 1;
             let last = attempt >= attempts;
+            let left = deadline.remaining().ok_or_else(|| deadline.expired(url))?;
             let mut request = self
                 .inner
                 .request(method.clone(), url.clone())
-                .headers(headers.clone());
+                .headers(headers.clone())
+                .timeout(left.min(self.settings.timeout));
             if let Some(body) = body {
                 request = request.body(body.to_vec());
             }
@@ -500,17 +674,103 @@ impl Client {
                     }
                 }
                 Ok(response) => return Ok(response),
+                Err(_) if deadline.remaining().is_none() => return Err(deadline.expired(url)),
                 Err(e) if !last && (e.is_connect() || e.is_timeout()) => {}
                 Err(e) => return Err(classify(e, url, attempt)),
             }
-            std::thread::sleep(pause);
+            let left = deadline.remaining().ok_or_else(|| deadline.expired(url))?;
+            std::thread::sleep(pause.min(left));
             pause = pause.saturating_mul(2).min(Duration::from_secs(8));
         }
     }
 }
 
-/// Where a redirect goes: `Location` resolved against the current URL. The
-/// first URL's credentials carry over only within its origin.
+/// Hands the body of `opened` to `sink` chunk by chunk, refusing more than
+/// `limit` bytes and stopping with "timed out" when the deadline passes.
+fn read_body(
+    opened: Opened,
+    limit: u64,
+    sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> Result<(), HttpError> {
+    let Opened {
+        mut response,
+        url,
+        deadline,
+    } = opened;
+    let shown = || redact(url.as_str());
+    let too_large = || HttpError::TooLarge {
+        url: shown(),
+        limit,
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut total: u64 = 0;
+    loop {
+        let read = match response.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) if deadline.remaining().is_none() => return Err(deadline.expired(&url)),
+            Err(e) if is_timeout(&e) => {
+                return Err(HttpError::Timeout {
+                    url: shown(),
+                    attempts: 1,
+                    reason: "the server stopped sending the body".into(),
+                });
+            }
+            Err(e) => {
+                return Err(HttpError::Body {
+                    url: shown(),
+                    reason: describe_io(&e),
+                });
+            }
+        };
+        total = total.saturating_add(read as u64);
+        if total > limit {
+            return Err(too_large());
+        }
+        sink(&buffer[..read]).map_err(|source| HttpError::Write {
+            url: shown(),
+            source,
+        })?;
+        if deadline.remaining().is_none() {
+            return Err(deadline.expired(&url));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a body read failed because the server went quiet.
+fn is_timeout(error: &io::Error) -> bool {
+    if error.kind() == io::ErrorKind::TimedOut {
+        return true;
+    }
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+        .is_some_and(reqwest::Error::is_timeout)
+}
+
+/// A failed body read as one line with its causes.
+fn describe_io(error: &io::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Where a redirect goes: `Location` resolved against the current URL, on
+/// a scheme [`scheme_may_follow`] allows. The first URL's credentials carry
+/// over only within its origin.
 fn redirect_target(
     current: &Url,
     first: &Url,
@@ -526,19 +786,20 @@ fn redirect_target(
         .ok_or_else(|| bad("no Location header".into()))?
         .to_str()
         .map_err(|_| bad("a Location header that is not text".into()))?;
-    let mut next = current
+    let next = current
         .join(location)
         .map_err(|e| bad(format!("'{}': {e}", redact(location))))?;
-    if !matches!(next.scheme(), "http" | "https") {
-        return Err(bad(format!("the {} scheme", next.scheme())));
+    if !scheme_may_follow(current.scheme(), next.scheme()) {
+        return Err(bad(format!(
+            "it leads from {} to {}, and a redirect may only keep the scheme or go from http \
+             to https",
+            current.scheme(),
+            redact(next.as_str())
+        )));
     }
-    if next.origin() == first.origin() && next.username().is_empty() {
-        // Keep the source URL's credentials on its own host; a different
-        // origin (S3, a CDN) never sees them.
-        let _ = next.set_username(first.username());
-        let _ = next.set_password(first.password());
-    }
-    Ok(next)
+    // The source URL's credentials stay on its own origin; a different
+    // origin (S3, a CDN) never sees them.
+    Ok(with_source_credentials(&next, first))
 }
 
 fn parse_url(url: &str) -> Result<Url, HttpError> {
@@ -570,10 +831,9 @@ fn header_map(headers: &[(&str, &str)]) -> Result<HeaderMap, HttpError> {
 
 /// Reads a body into memory, refusing more than [`MAX_BODY`] bytes.
 fn read_response(opened: Opened) -> Result<Response, HttpError> {
-    let Opened { response, url } = opened;
-    let shown = redact(url.as_str());
     let header = |name| {
-        response
+        opened
+            .response
             .headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -581,27 +841,13 @@ fn read_response(opened: Opened) -> Result<Response, HttpError> {
     };
     let etag = header(reqwest::header::ETAG);
     let last_modified = header(reqwest::header::LAST_MODIFIED);
-    let status = response.status().as_u16();
-    if response.content_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(HttpError::TooLarge {
-            url: shown,
-            limit: MAX_BODY,
-        });
-    }
+    let status = opened.response.status().as_u16();
+    let shown = redact(opened.url.as_str());
     let mut body = Vec::new();
-    response
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| HttpError::Body {
-            url: shown.clone(),
-            reason: e.to_string(),
-        })?;
-    if body.len() as u64 > MAX_BODY {
-        return Err(HttpError::TooLarge {
-            url: shown,
-            limit: MAX_BODY,
-        });
-    }
+    read_body(opened, MAX_BODY, &mut |chunk| {
+        body.extend_from_slice(chunk);
+        Ok(())
+    })?;
     Ok(Response {
         url: shown,
         status,
@@ -752,14 +998,49 @@ mod tests {
     }
 
     #[test]
-    fn redacts_credentials() {
+    fn redacts_user_information_and_query_values_as_written() {
         assert_eq!(
             redact("https://user:token@host/universe"),
             "https://***@host/universe"
         );
-        assert_eq!(redact("https://token@host"), "https://***@host/");
-        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
+        assert_eq!(redact("https://token@host"), "https://***@host");
+        assert_eq!(
+            redact("https://token@example.com:8443/r.git?x=a@b"),
+            "https://***@example.com:8443/r.git?x=***"
+        );
+        assert_eq!(redact("ftp://user:PASSWORD@host/"), "ftp://***@host/");
+        assert_eq!(
+            redact("https://h/u?token=SECRET&bare#frag"),
+            "https://h/u?token=***&***#frag"
+        );
         assert_eq!(redact("not a url://u:p@h/x"), "not a url://***@h/x");
+        for plain in ["git@github.com:o/r.git", "file:///tmp/r", "https://h/a@b"] {
+            assert_eq!(redact(plain), plain);
+        }
+        let url = "https://me:p%40ss@h/r.git?t=a%2Fb";
+        let message = redact_message(
+            "failed for https://me:p%40ss@h/r.git?t=a%2Fb as me:p@ss, a/b",
+            url,
+        );
+        assert_eq!(message, "failed for https://***@h/r.git?t=*** as ***, ***");
+        assert_eq!(percent_decode("a%40b%2"), "a@b%2");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+
+    #[test]
+    fn joins_paths_before_the_query_and_follows_schemes_upward_only() {
+        assert_eq!(
+            join_path("https://h/r/?token=t", "universe"),
+            "https://h/r/universe?token=t"
+        );
+        assert_eq!(
+            join_path("http://h:1", "api/v1/search"),
+            "http://h:1/api/v1/search"
+        );
+        assert!(scheme_may_follow("http", "https"));
+        assert!(scheme_may_follow("file", "file"));
+        assert!(!scheme_may_follow("https", "file"));
+        assert!(!scheme_may_follow("https", "http"));
     }
 
     #[test]

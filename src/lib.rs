@@ -27,6 +27,7 @@ pub mod metadata;
 pub mod outdated;
 pub mod resolve;
 pub mod serve;
+pub mod shown;
 pub mod source;
 pub mod universe;
 pub mod version;

@@ -486,6 +486,7 @@ fn sync_dir(dir: &Path) -> Result<(), BundleError> {
 fn http_client() -> Result<http::Client, BundleError> {
     http::Client::new(http::HttpSettings {
         timeout: Duration::from_secs(30 * 60),
+        deadline: Duration::from_secs(30 * 60),
         ..http::HttpSettings::default()
     })
     .map_err(|e| BundleError::Fetch {

@@ -170,6 +170,8 @@ impl From<crate::install::InstallError> for Failure {
             E::OfflineMissing { .. } => (103, "offline_missing"),
             E::Source(e) => (e.exit_code(), "source"),
             E::Http(e) => (e.exit_code(), "http"),
+            E::Download { .. } => (123, "download"),
+            E::DownloadRefused { .. } => (123, "download_refused"),
             E::Universe(_) => (123, "source"),
             E::Cache(e) => (code_of(e.exit_code()), "cache"),
             E::Bundle(e) => (code_of(e.kind().exit_code()), "cookbook_files"),

@@ -9,13 +9,15 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use reqwest::Url;
+
 use super::{InstallError, plan};
 use crate::archive::{self, Limits};
 use crate::berksfile::{Manifest, SourceSpec};
 use crate::bundle::vendor;
 use crate::bundle::verify::hash_file;
 use crate::cache::{CacheError, Store};
-use crate::http::Client;
+use crate::http::{Client, HttpError};
 use crate::index::{Index, Origin};
 use crate::lock::{Lock, LockedCookbook, LockedSource};
 use crate::source::supermarket::ARTIFACTORY_HEADER;
@@ -184,15 +186,18 @@ impl Fetcher<'_> {
             return Err(missing(name, cookbook));
         };
         let spec = self.manifest.sources.get(*source);
-        let headers = spec.map(source_headers).unwrap_or_default();
         let chef_server = match spec {
             Some(SourceSpec::ChefServer(url)) => Some(url.clone()),
             _ => None,
         };
+        let (url, headers) = match spec {
+            Some(spec) if chef_server.is_none() => download_for(spec, name, release, download_url)?,
+            _ => (download_url.clone(), Vec::new()),
+        };
         Ok(Job {
             name: name.to_string(),
             raw_version: release.raw_version.clone(),
-            url: download_url.clone(),
+            url,
             headers,
             expected: cookbook.sha256.clone(),
             chef_server,
@@ -259,7 +264,7 @@ impl Fetcher<'_> {
                 job.expected.as_deref(),
                 |stage| fetch_into(self.client, job, stage),
             )
-            .map_err(chef_server_failure)?;
+            .map_err(fill_failure)?;
         let record = self.store.record(&job.name, &job.raw_version)?;
         Ok(Downloaded {
             fetched: Fetched {
@@ -274,25 +279,78 @@ impl Fetcher<'_> {
     }
 }
 
-/// A Chef Server's failure inside a store fill keeps its own exit code
-/// (a corrupt file is 132, a refused request 130); the message already
-/// names the cookbook.
-fn chef_server_failure(error: CacheError) -> InstallError {
-    match error {
-        CacheError::Fill {
+/// A failure inside a store fill keeps the exit code of its kind: a Chef
+/// Server's its own (a corrupt file is 132, a refused request 130; the
+/// message already names the cookbook), a failed download the registry's
+/// 123, with the cookbook and the (redacted) URL.
+fn fill_failure(error: CacheError) -> InstallError {
+    let CacheError::Fill {
+        name,
+        version,
+        source,
+    } = error
+    else {
+        return InstallError::Cache(error);
+    };
+    let source = match source.downcast::<crate::chef_server::ChefServerError>() {
+        Ok(chef) => return InstallError::ChefServer(*chef),
+        Err(source) => source,
+    };
+    match source.downcast::<HttpError>() {
+        Ok(http) => InstallError::Download {
+            name,
+            version,
+            source: *http,
+        },
+        Err(source) => InstallError::Cache(CacheError::Fill {
             name,
             version,
             source,
-        } => match source.downcast::<crate::chef_server::ChefServerError>() {
-            Ok(chef) => InstallError::ChefServer(*chef),
-            Err(source) => InstallError::Cache(CacheError::Fill {
-                name,
-                version,
-                source,
-            }),
-        },
-        other => InstallError::Cache(other),
+        }),
     }
+}
+
+/// Where a registry's release is downloaded from, and with which headers:
+/// the download URL must keep the source's scheme (or go from `http` up to
+/// `https`), so a remote registry cannot name a local file; the source's
+/// user information goes with downloads from its own origin, and its API
+/// key only to that origin.
+fn download_for(
+    spec: &SourceSpec,
+    name: &str,
+    release: &crate::index::Release,
+    download_url: &str,
+) -> Result<(String, Vec<(String, String)>), InstallError> {
+    let source_url = match spec {
+        SourceSpec::Url(url) | SourceSpec::Artifactory { url, .. } => Url::parse(url).ok(),
+        SourceSpec::ChefRepo(dir) => crate::file_url::from_dir(dir),
+        SourceSpec::ChefServer(_) => None,
+    };
+    let refused = |reason: String| InstallError::DownloadRefused {
+        name: crate::shown::shown(name),
+        version: crate::shown::shown(&release.raw_version),
+        url: crate::http::redact(download_url),
+        reason,
+    };
+    let Some(source_url) = source_url else {
+        return Err(refused("its source is not a URL".into()));
+    };
+    let url = Url::parse(download_url).map_err(|e| refused(format!("it is not a URL: {e}")))?;
+    if !crate::http::scheme_may_follow(source_url.scheme(), url.scheme()) {
+        return Err(refused(format!(
+            "the registry {} is read over {}, and its downloads must be too (or go from http \
+             to https)",
+            crate::http::redact(source_url.as_str()),
+            source_url.scheme()
+        )));
+    }
+    let headers = if url.origin() == source_url.origin() {
+        source_headers(spec)
+    } else {
+        Vec::new()
+    };
+    let url = crate::http::with_source_credentials(&url, &source_url);
+    Ok((url.to_string(), headers))
 }
 
 fn missing(name: &str, cookbook: &LockedCookbook) -> InstallError {

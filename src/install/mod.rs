@@ -151,6 +151,24 @@ pub enum InstallError {
     Universe(#[from] UniverseError),
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// Berkshelf's `CommunitySiteError` (exit 123).
+    #[error("cannot download {name} ({version}): {source}")]
+    Download {
+        name: String,
+        version: String,
+        source: HttpError,
+    },
+    /// Berkshelf's `CommunitySiteError` (exit 123).
+    #[error(
+        "refusing to download {name} ({version}) from {url}: {reason}. The registry's universe \
+         is wrong; ask its owner to fix it, or remove the source"
+    )]
+    DownloadRefused {
+        name: String,
+        version: String,
+        url: String,
+        reason: String,
+    },
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]

@@ -37,6 +37,7 @@ use git2::{
 use sha2::{Digest, Sha256};
 
 use crate::cache::{self, CacheError, Store};
+use crate::http::{percent_decode, redact, redact_message};
 use crate::metadata::{Metadata, MetadataError};
 
 /// What the mirror fetches: every branch and tag, under the same names.
@@ -850,56 +851,6 @@ fn url_userinfo(url: &str) -> Option<&str> {
     authority.rfind('@').map(|at| &authority[..at])
 }
 
-/// `url` with its user information replaced by `***`.
-fn redact(url: &str) -> String {
-    match (url.split_once("://"), url_userinfo(url)) {
-        (Some((scheme, rest)), Some(info)) => {
-            format!("{scheme}://***@{}", &rest[info.len() + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// A message from git with every trace of `url`'s credentials removed.
-fn redact_message(message: &str, url: &str) -> String {
-    let mut message = message.replace(url, &redact(url));
-    if let Some(info) = url_userinfo(url) {
-        let mut secrets = vec![info.to_string(), percent_decode(info)];
-        if let Some((_, password)) = info.split_once(':') {
-            secrets.push(password.to_string());
-            secrets.push(percent_decode(password));
-        }
-        for secret in secrets.iter().filter(|s| !s.is_empty()) {
-            message = message.replace(secret.as_str(), "***");
-        }
-    }
-    message
-}
-
-/// Decodes `%XX` escapes; anything malformed is kept as written.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn mirror_error(url: &str, path: &Path, error: &git2::Error) -> GitError {
     GitError::Mirror {
         url: redact(url),
@@ -956,34 +907,6 @@ mod tests {
     fn libgit2_has_the_https_and_ssh_transports() {
         let version = git2::Version::get();
         assert!(version.https() && version.ssh(), "{version:?}");
-    }
-
-    #[test]
-    fn redacts_user_information() {
-        assert_eq!(
-            redact("https://user:secret@example.com/o/r.git"),
-            "https://***@example.com/o/r.git"
-        );
-        assert_eq!(
-            redact("https://token@example.com:8443/r.git?x=a@b"),
-            "https://***@example.com:8443/r.git?x=a@b"
-        );
-        assert_eq!(
-            redact("ssh://git@example.com/o/r.git"),
-            "ssh://***@example.com/o/r.git"
-        );
-        for plain in ["git@github.com:o/r.git", "file:///tmp/r", "https://h/a@b"] {
-            assert_eq!(redact(plain), plain);
-        }
-        let url = "https://me:p%40ss@h/r.git";
-        let message = redact_message("failed for https://me:p%40ss@h/r.git as me:p@ss", url);
-        assert_eq!(message, "failed for https://***@h/r.git as ***");
-    }
-
-    #[test]
-    fn decodes_percent_escapes() {
-        assert_eq!(percent_decode("a%40b%2"), "a@b%2");
-        assert_eq!(percent_decode("%zz%41"), "%zzA");
     }
 
     #[test]

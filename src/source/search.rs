@@ -54,7 +54,7 @@ pub fn search(client: &Client, source: &str, query: &str) -> Result<Vec<Hit>, Su
         reason: reason.to_string(),
     };
     let mut url =
-        Url::parse(&format!("{base}/api/v1/search")).map_err(|e| invalid(&e.to_string()))?;
+        Url::parse(&http::join_path(base, "api/v1/search")).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("search needs a Supermarket API over http or https"));
     }
@@ -102,7 +102,7 @@ fn latest_version(
     base: &str,
     name: &str,
 ) -> Result<Option<String>, SupermarketError> {
-    let url = format!("{base}/api/v1/cookbooks/{name}");
+    let url = http::join_path(base, &format!("api/v1/cookbooks/{name}"));
     let body = client.get(&url, &[])?.body;
     let page: CookbookPage =
         serde_json::from_slice(&body).map_err(|e| SupermarketError::BadAnswer {

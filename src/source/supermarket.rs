@@ -70,9 +70,9 @@ impl SupermarketError {
     }
 }
 
-/// The URL of a source's universe: `{url}/universe`.
+/// The URL of a source's universe: `/universe` added to its path.
 pub fn universe_url(source_url: &str) -> String {
-    format!("{}/universe", source_url.trim_end_matches('/'))
+    http::join_path(source_url, "universe")
 }
 
 /// The universe body of the source at `url` (`http(s)://` or `file://`).

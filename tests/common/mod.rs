@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod hostile;
 pub mod project;
 pub mod s3;
 pub mod server;

@@ -1,0 +1,329 @@
+//! Fault injection through the binary: `larder install` against a registry
+//! that misbehaves on command (tests/common/hostile.rs). Every fault ends
+//! in a clear error naming the (redacted) URL, exit 123 for a registry
+//! that cannot be read, and nothing half-written: no lock, no store entry.
+//! Also here: the rules on where downloads may go and what credentials go
+//! with them, and secrets kept out of every error that carries a URL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::hostile::{Fault, Hostile, Script, cookbook_tarball, universe_with_download};
+use common::project::Project;
+
+/// The path the hostile registry serves its tarball at.
+const TARBALL: &str = "/download/hostile-1.0.0.tar.gz";
+
+/// A registry serving the `hostile` cookbook, its universe failing as
+/// `universe_fault` says and its download as `download_fault` says.
+fn registry(universe_fault: Option<Fault>, download_fault: Option<Fault>) -> Hostile {
+    Hostile::start(Script {
+        universe: universe_with_download(&format!("{{base}}{TARBALL}")),
+        files: vec![(TARBALL.to_string(), cookbook_tarball(64 * 1024))],
+        universe_fault,
+        download_fault,
+    })
+}
+
+/// A project installing `hostile` from `source`, with a 2-second deadline
+/// and no retries so that faults show quickly.
+fn project(source: &str) -> Project {
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{source}'\ncookbook 'hostile'\n"),
+    );
+    project.write(".larder/config.toml", "[api]\ndeadline = 2\nretries = 0\n");
+    project
+}
+
+/// Runs `larder install` and returns its exit code, stderr and duration.
+fn install(project: &Project) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let output = project
+        .larder(&["install"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("larder runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Neither a lock nor a store entry for `hostile` was written.
+fn assert_nothing_written(project: &Project) {
+    assert!(!project.path("larder.lock").exists(), "a lock was written");
+    assert!(
+        !project.stored("hostile", "1.0.0").exists(),
+        "a store entry was written"
+    );
+}
+
+/// Installs against a registry whose download fails with `fault` and checks
+/// the failure: exit 123, `expected` and the tarball's URL in the message,
+/// nothing written.
+fn download_fails(fault: Fault, expected: &str) {
+    let server = registry(None, Some(fault));
+    let project = project(&server.url);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}{TARBALL}", server.url)),
+        "{stderr}"
+    );
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn a_truncated_download_fails_naming_the_url() {
+    download_fails(Fault::Truncate, "cannot download hostile (1.0.0)");
+}
+
+#[test]
+fn a_download_reset_mid_body_fails_naming_the_url() {
+    download_fails(Fault::Reset, "cannot download hostile (1.0.0)");
+}
+
+#[test]
+fn an_html_page_instead_of_a_tarball_is_refused() {
+    download_fails(Fault::HtmlPage, "answered with an HTML page");
+}
+
+#[test]
+fn a_download_redirect_loop_is_cut_short() {
+    download_fails(Fault::RedirectLoop, "more than 10 redirects");
+}
+
+#[test]
+fn a_stalled_download_times_out_at_the_deadline() {
+    let server = registry(None, Some(Fault::Stall));
+    let project = project(&server.url);
+    let (code, stderr, took) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn a_trickled_download_times_out_at_the_deadline() {
+    download_fails(Fault::Trickle, "timed out");
+}
+
+#[test]
+fn a_trickled_universe_times_out_instead_of_hanging() {
+    let server = registry(Some(Fault::Trickle), None);
+    let project = project(&server.url);
+    let (code, stderr, took) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(!stderr.contains("error decoding"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}/universe", server.url)),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn a_stalled_universe_times_out() {
+    let server = registry(Some(Fault::Stall), None);
+    let project = project(&server.url);
+    let (code, stderr, took) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn a_truncated_universe_fails_naming_the_url() {
+    let server = registry(Some(Fault::Truncate), None);
+    let project = project(&server.url);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}/universe", server.url)),
+        "{stderr}"
+    );
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn an_html_page_instead_of_a_universe_is_not_a_universe() {
+    let server = registry(Some(Fault::HtmlPage), None);
+    let project = project(&server.url);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains("is not a cookbook universe"), "{stderr}");
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn a_universe_redirect_loop_is_cut_short() {
+    let server = registry(Some(Fault::RedirectLoop), None);
+    let project = project(&server.url);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains("more than 10 redirects"), "{stderr}");
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn a_download_shorter_than_the_tarball_is_refused_by_the_digest() {
+    let server = registry(None, None);
+    let project = project(&server.url);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lock = project.read("larder.lock");
+    std::fs::remove_dir_all(project.home.path().join("cookbooks")).unwrap();
+    server.set_download_fault(Some(Fault::WrongLength));
+
+    let (code, stderr, _) = install(&project);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}{TARBALL}", server.url)),
+        "{stderr}"
+    );
+    assert!(!project.stored("hostile", "1.0.0").exists());
+    assert_eq!(project.read("larder.lock"), lock, "the lock changed");
+}
+
+#[test]
+fn a_download_over_the_size_cap_is_refused() {
+    let server = registry(None, None);
+    let project = project(&server.url);
+    project.write(
+        ".larder/config.toml",
+        "[api]\ndeadline = 10\nretries = 0\n[install]\nmax_download_size = 1000\n",
+    );
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains("larger than 1000 bytes"), "{stderr}");
+    assert!(stderr.contains("max_download_size"), "{stderr}");
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn a_remote_universe_cannot_name_a_local_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("metadata.rb"),
+        "name 'hostile'\nversion '1.0.0'\n",
+    )
+    .unwrap();
+    let local = format!("file://{}/", dir.path().display());
+    let server = Hostile::start(Script {
+        universe: universe_with_download(&local),
+        ..Script::default()
+    });
+    let project = project(&server.url);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "refusing to download hostile (1.0.0) from {local}"
+        )),
+        "{stderr}"
+    );
+    assert_nothing_written(&project);
+}
+
+#[test]
+fn the_api_key_goes_only_to_the_source_origin() {
+    let elsewhere = Hostile::start(Script {
+        files: vec![(TARBALL.to_string(), cookbook_tarball(16))],
+        ..Script::default()
+    });
+    let source = Hostile::start(Script {
+        universe: universe_with_download(&format!("{}{TARBALL}", elsewhere.url)),
+        ..Script::default()
+    });
+    let project = project(&source.url);
+    project.write(
+        "Berksfile",
+        &format!(
+            "source artifactory: '{}', api_key: 'SECRET-KEY'\ncookbook 'hostile'\n",
+            source.url
+        ),
+    );
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(0), "{stderr}");
+    let universe = &source.seen()[0];
+    assert_eq!(universe.header("x-jfrog-art-api"), Some("SECRET-KEY"));
+    let downloads = elsewhere.seen();
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    assert_eq!(downloads[0].header("x-jfrog-art-api"), None);
+}
+
+#[test]
+fn source_credentials_go_with_downloads_from_the_same_origin() {
+    let server = registry(None, None);
+    let with_user = server.url.replace("http://", "http://deploy:s3cret@");
+    let project = project(&with_user);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(0), "{stderr}");
+    // base64("deploy:s3cret")
+    let basic = Some("Basic ZGVwbG95OnMzY3JldA==");
+    let seen = server.seen();
+    let download = seen.iter().find(|s| s.path == TARBALL).expect("a download");
+    assert_eq!(download.header("authorization"), basic, "{seen:?}");
+    assert!(!project.read("larder.lock").contains("s3cret"));
+}
+
+#[test]
+fn a_failed_download_does_not_print_the_source_password() {
+    let server = registry(None, Some(Fault::Truncate));
+    let with_user = server.url.replace("http://", "http://deploy:s3cret@");
+    let project = project(&with_user);
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(stderr.contains("http://***@127.0.0.1"), "{stderr}");
+}
+
+#[test]
+fn an_unsupported_scheme_does_not_print_the_password() {
+    let project = project("ftp://user:PASSWORD@host/");
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(137), "{stderr}");
+    assert!(!stderr.contains("PASSWORD"), "{stderr}");
+    assert!(stderr.contains("ftp://***@host/"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_source_keeps_its_query_token_secret_and_in_place() {
+    let port = common::git::unused_port();
+    let project = project(&format!("http://127.0.0.1:{port}/registry?token=SECRET"));
+    let (code, stderr, _) = install(&project);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "http://127.0.0.1:{port}/registry/universe?token=***"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_git_error_does_not_print_the_password() {
+    let port = common::git::unused_port();
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!(
+            "cookbook 'hostile', git: 'http://user:PASSWORD@127.0.0.1:{port}/r.git?token=QUERYSECRET'\n"
+        ),
+    );
+    let (code, stderr, _) = install(&project);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("PASSWORD"), "{stderr}");
+    assert!(!stderr.contains("QUERYSECRET"), "{stderr}");
+    assert!(stderr.contains("***@127.0.0.1"), "{stderr}");
+}
