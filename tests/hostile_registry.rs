@@ -26,14 +26,21 @@ fn registry(universe_fault: Option<Fault>, download_fault: Option<Fault>) -> Hos
     })
 }
 
-/// A project installing `hostile` from `source`, with a 2-second deadline
-/// and no retries so that faults show quickly.
+/// A project installing `hostile` from `source`, with no retries so that
+/// faults show quickly.
 fn project(source: &str) -> Project {
     let project = Project::new();
     project.write(
         "Berksfile",
         &format!("source '{source}'\ncookbook 'hostile'\n"),
     );
+    project.write(".larder/config.toml", "[api]\nretries = 0\n");
+    project
+}
+
+/// [`project`] with a 2-second deadline per request.
+fn project_with_deadline(source: &str) -> Project {
+    let project = project(source);
     project.write(".larder/config.toml", "[api]\ndeadline = 2\nretries = 0\n");
     project
 }
@@ -67,7 +74,7 @@ fn assert_nothing_written(project: &Project) {
 /// nothing written.
 fn download_fails(fault: Fault, expected: &str) {
     let server = registry(None, Some(fault));
-    let project = project(&server.url);
+    let project = project_with_deadline(&server.url);
     let (code, stderr, _) = install(&project);
     assert_eq!(code, Some(123), "{stderr}");
     assert!(stderr.contains(expected), "{stderr}");
@@ -101,7 +108,7 @@ fn a_download_redirect_loop_is_cut_short() {
 #[test]
 fn a_stalled_download_times_out_at_the_deadline() {
     let server = registry(None, Some(Fault::Stall));
-    let project = project(&server.url);
+    let project = project_with_deadline(&server.url);
     let (code, stderr, took) = install(&project);
     assert_eq!(code, Some(123), "{stderr}");
     assert!(stderr.contains("timed out"), "{stderr}");
@@ -117,7 +124,7 @@ fn a_trickled_download_times_out_at_the_deadline() {
 #[test]
 fn a_trickled_universe_times_out_instead_of_hanging() {
     let server = registry(Some(Fault::Trickle), None);
-    let project = project(&server.url);
+    let project = project_with_deadline(&server.url);
     let (code, stderr, took) = install(&project);
     assert_eq!(code, Some(123), "{stderr}");
     assert!(stderr.contains("timed out"), "{stderr}");
@@ -133,7 +140,7 @@ fn a_trickled_universe_times_out_instead_of_hanging() {
 #[test]
 fn a_stalled_universe_times_out() {
     let server = registry(Some(Fault::Stall), None);
-    let project = project(&server.url);
+    let project = project_with_deadline(&server.url);
     let (code, stderr, took) = install(&project);
     assert_eq!(code, Some(123), "{stderr}");
     assert!(stderr.contains("timed out"), "{stderr}");
