@@ -555,10 +555,14 @@ impl Reader<'_> {
             return Err(call
                 .site
                 .error(format!(
-                    "a cookbook name must be a non-empty string, not {name}"
+                    "a cookbook name must be a non-empty string, not {}",
+                    crate::shown::shown(&name.to_string())
                 ))
                 .into());
         };
+        if let Err(reason) = crate::index::check_cookbook_name(&name) {
+            return Err(call.site.error(reason).into());
+        }
         let constraint = match constraint_text {
             None => Constraint::any(),
             Some(Value::String(text)) => Constraint::parse(text).map_err(|e| {

@@ -91,6 +91,27 @@ pub struct Index {
     notes: Vec<Note>,
 }
 
+/// Checks a cookbook name from a universe, a lock or a Berksfile: it must
+/// be non-empty and hold no whitespace, control characters, path
+/// separators, quotes, commas or parentheses, so that every lockfile format
+/// can write it and read it back. The error says what is wrong.
+pub fn check_cookbook_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a cookbook name cannot be empty".into());
+    }
+    match name
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "/\\\"'(),".contains(*c))
+    {
+        Some(c) => Err(format!(
+            "the cookbook name '{}' holds {}, which no cookbook name may",
+            crate::shown::shown(name),
+            c.escape_debug()
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Index {
     pub fn new() -> Self {
         Index::default()

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::index::{CookbookId, Index, Origin, Release, Requirement};
+use crate::index::{CookbookId, Index, Origin, Release, Requirement, check_cookbook_name};
+use crate::shown::shown;
 use crate::version::{Constraint, Version};
 
 /// A demand stored in an acceptance case: a cookbook and a constraint text.
@@ -120,14 +121,19 @@ impl Loader<'_> {
         let version = match raw_version.parse::<Version>() {
             Ok(v) => v,
             Err(err) => {
-                self.index
-                    .note(format!("{origin}: {name} {raw_version} left out: {err}"));
+                self.index.note(format!(
+                    "{origin}: {} {} left out: {err}",
+                    shown(name),
+                    shown(raw_version)
+                ));
                 return;
             }
         };
         if let Err(reason) = &body.dependencies {
             self.index.note(format!(
-                "{origin}: {name} {raw_version} is unusable: {reason}"
+                "{origin}: {} {} is unusable: {reason}",
+                shown(name),
+                shown(raw_version)
             ));
         }
         let release = Release {
@@ -138,8 +144,10 @@ impl Loader<'_> {
         };
         if !self.index.add(id, release) {
             self.index.note(format!(
-                "{origin}: {name} {raw_version} left out: another spelling of version \
-                 {version} is already listed"
+                "{origin}: {} {} left out: another spelling of version {version} is already \
+                 listed",
+                shown(name),
+                shown(raw_version)
             ));
         }
     }
@@ -154,18 +162,23 @@ fn push_requirement(
     text: ConstraintText<'_>,
 ) {
     let Ok(list) = requirements else { return };
+    if let Err(reason) = check_cookbook_name(dep) {
+        *requirements = Err(format!("a dependency is unusable: {reason}"));
+        return;
+    }
     let constraint = match text {
         ConstraintText::Any => Constraint::any(),
         ConstraintText::Text(t) => match Constraint::parse(&t) {
             Ok(c) => c,
             Err(e) => {
-                *requirements = Err(format!("its dependency on {dep}: {e}"));
+                *requirements = Err(format!("its dependency on {}: {e}", shown(dep)));
                 return;
             }
         },
         ConstraintText::Invalid(what) => {
             *requirements = Err(format!(
-                "its dependency on {dep} has {what} as a constraint"
+                "its dependency on {} has {what} as a constraint",
+                shown(dep)
             ));
             return;
         }
@@ -311,6 +324,14 @@ impl<'de> Visitor<'de> for VersionsSeed<'_, '_, '_> {
         f.write_str("an object of versions")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if let Err(reason) = check_cookbook_name(self.name) {
+            let origin = self.loader.origin;
+            self.loader
+                .index
+                .note(format!("{origin}: a cookbook is left out: {reason}"));
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
         let id = self.loader.index.intern(self.name);
         while let Some(Text(raw_version)) = map.next_key::<Text<'de>>()? {
             let body = map.next_value_seed(BodySeed(&mut *self.loader.index))?;
@@ -406,9 +427,18 @@ impl<'de> Visitor<'de> for DependenciesSeed<'_> {
         }
         Ok(requirements)
     }
+    /// An empty list is read as no dependencies (as some JSON writers spell
+    /// an empty object); any other list makes the release unusable.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Ok(Vec::new()))
+        let mut items = 0;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            items += 1;
+        }
+        Ok(if items == 0 {
+            Ok(Vec::new())
+        } else {
+            Err("its dependencies are a list, not an object of names to constraints".into())
+        })
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(Ok(Vec::new()))

@@ -334,3 +334,72 @@ fn a_git_error_does_not_print_the_password() {
     assert!(!stderr.contains("QUERYSECRET"), "{stderr}");
     assert!(stderr.contains("***@127.0.0.1"), "{stderr}");
 }
+
+#[test]
+fn a_universe_name_with_a_newline_never_reaches_the_lock() {
+    let server = Hostile::start(Script {
+        universe: r#"{"hostile": {"1.0.0": {"download_url": "{base}/download/hostile-1.0.0.tar.gz",
+                        "dependencies": {"evil\n[cookbook.x]": ">= 0.0.0"}}},
+                      "evil\n[cookbook.x]": {"1.0.0": {"download_url": "{base}/download/evil.tar.gz",
+                        "dependencies": {}}}}"#
+            .to_string(),
+        files: vec![(TARBALL.to_string(), cookbook_tarball(16))],
+        ..Script::default()
+    });
+    let project = project(&server.url);
+    let output = project.larder(&["install", "-v"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(106), "{stderr}");
+    assert!(stderr.contains(r"evil\n[cookbook.x]"), "{stderr}");
+    assert!(!stderr.contains("evil\n"), "{stderr}");
+    assert_nothing_written(&project);
+    let again = project.larder(&["install"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(106), "{again:?}");
+}
+
+#[test]
+fn a_berksfile_cookbook_name_with_a_newline_is_refused() {
+    let project = project("http://127.0.0.1:9");
+    project.write(
+        "Berksfile",
+        "source 'http://127.0.0.1:9'\ncookbook \"evil\\nname\"\n",
+    );
+    let output = project.larder(&["install"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(113), "{stderr}");
+    assert!(stderr.contains("Berksfile:2:1"), "{stderr}");
+    assert!(stderr.contains(r"holds \n,"), "{stderr}");
+}
+
+#[test]
+fn a_lock_naming_a_cookbook_with_a_control_character_is_refused() {
+    let project = project("http://127.0.0.1:9");
+    project.write(
+        "larder.lock",
+        "version = 1\n\n[[dependency]]\nname = \"hostile\"\n\n[cookbook.\"hostile\\u0007\"]\nversion = \"1.0.0\"\n",
+    );
+    let output = project.larder(&["list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(136), "{stderr}");
+    assert!(stderr.contains("larder.lock:7"), "{stderr}");
+    assert!(stderr.contains(r"hostile\u{7}"), "{stderr}");
+}
+
+#[test]
+fn a_list_of_dependencies_makes_the_release_unusable() {
+    let server = Hostile::start(Script {
+        universe: universe_with_download(&format!("{{base}}{TARBALL}"))
+            .replace(r#""dependencies": {}"#, r#""dependencies": ["missing"]"#),
+        files: vec![(TARBALL.to_string(), cookbook_tarball(16))],
+        ..Script::default()
+    });
+    let project = project(&server.url);
+    let output = project.larder(&["install", "-v"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(106), "{stderr}");
+    assert!(
+        stderr.contains("its dependencies are a list, not an object"),
+        "{stderr}"
+    );
+    assert_nothing_written(&project);
+}
