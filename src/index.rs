@@ -91,13 +91,23 @@ pub struct Index {
     notes: Vec<Note>,
 }
 
+/// The longest cookbook name larder accepts, in characters.
+pub const MAX_NAME_LENGTH: usize = 255;
+
 /// Checks a cookbook name from a universe, a lock or a Berksfile: it must
-/// be non-empty and hold no whitespace, control characters, path
-/// separators, quotes, commas or parentheses, so that every lockfile format
-/// can write it and read it back. The error says what is wrong.
+/// be non-empty, at most [`MAX_NAME_LENGTH`] characters, and hold no
+/// whitespace, control characters, path separators, quotes, commas or
+/// parentheses, so that every lockfile format can write it and read it
+/// back. The error says what is wrong.
 pub fn check_cookbook_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a cookbook name cannot be empty".into());
+    }
+    if name.chars().nth(MAX_NAME_LENGTH).is_some() {
+        return Err(format!(
+            "the cookbook name '{}' is longer than {MAX_NAME_LENGTH} characters",
+            crate::shown::shown(name)
+        ));
     }
     match name
         .chars()

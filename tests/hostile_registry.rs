@@ -403,3 +403,23 @@ fn a_list_of_dependencies_makes_the_release_unusable() {
     );
     assert_nothing_written(&project);
 }
+
+#[test]
+fn a_megabyte_name_gives_a_short_error_line() {
+    let huge = "x".repeat(1024 * 1024);
+    let server = Hostile::start(Script {
+        universe: universe_with_download(&format!("{{base}}{TARBALL}")).replace(
+            r#""dependencies": {}"#,
+            &format!(r#""dependencies": {{"{huge}": ">= 1.0"}}"#),
+        ),
+        files: vec![(TARBALL.to_string(), cookbook_tarball(16))],
+        ..Script::default()
+    });
+    let project = project(&server.url);
+    let output = project.larder(&["install", "-v"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(106), "{stderr}");
+    assert!(stderr.len() < 4096, "{} bytes of stderr", stderr.len());
+    assert!(stderr.contains("more characters)"), "{stderr}");
+    assert_nothing_written(&project);
+}
