@@ -108,6 +108,15 @@ pub enum CacheError {
         recorded: String,
         actual: String,
     },
+    /// A link (or device, FIFO, socket) inside a store entry: entries
+    /// hold only files and directories, so it was planted there.
+    #[error(
+        "{} in the store is a {kind}, but store entries hold only regular files and directories; \
+         the entry was tampered with: remove it with `larder shelf uninstall NAME` and install \
+         again",
+        path.display()
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -126,7 +135,8 @@ impl CacheError {
             CacheError::DigestMismatch { .. }
             | CacheError::NoRecord { .. }
             | CacheError::RecordMismatch { .. }
-            | CacheError::Tampered { .. } => 124,
+            | CacheError::Tampered { .. }
+            | CacheError::NotAFile { .. } => 124,
             CacheError::InvalidEntry { .. } | CacheError::Fill { .. } | CacheError::Io { .. } => 47,
         }
     }
@@ -269,17 +279,22 @@ impl Store {
     {
         check_entry(name, version)?;
         let path = self.entry_path(name, version);
-        let present = Installed {
-            path: path.clone(),
-            already_present: true,
+        // An entry already there, whoever put it there (another process may
+        // have installed it while this one waited for the lock), is used
+        // only if it is the artifact expected and unmodified.
+        let present = || -> Result<Installed, CacheError> {
+            self.verify_entry(name, version, expected_sha256)?;
+            Ok(Installed {
+                path: path.clone(),
+                already_present: true,
+            })
         };
         if path.is_dir() {
-            return Ok(present);
+            return present();
         }
         let _lock = self.lock_entry(name, version)?;
-        // Another process may have installed it while this one waited.
         if path.is_dir() {
-            return Ok(present);
+            return present();
         }
         let tmp = self.tmp();
         let stage = tempfile::Builder::new()
@@ -523,8 +538,8 @@ impl UniverseCache {
 ///
 /// The digest is that of the lines `<sha256 of the file's content>  <path>\n`,
 /// one per regular file, with paths relative to `dir`, separated by `/`,
-/// sorted bytewise. Directories themselves (so empty ones) and symbolic
-/// links do not count. For names without newlines or backslashes it is what
+/// sorted bytewise. Directories themselves (so empty ones) do not count; a
+/// symbolic link or any other kind of file is an error. For names without newlines or backslashes it is what
 /// `cd DIR && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0
 /// sha256sum | sha256sum` prints.
 pub fn tree_digest(dir: &Path) -> Result<String, CacheError> {
@@ -534,8 +549,19 @@ pub fn tree_digest(dir: &Path) -> Result<String, CacheError> {
             let path = e.path().unwrap_or(dir).to_path_buf();
             io_error("read", &path)(e.into())
         })?;
-        if !item.file_type().is_file() {
+        let kind = item.file_type();
+        if kind.is_dir() {
             continue;
+        }
+        if !kind.is_file() {
+            return Err(CacheError::NotAFile {
+                path: item.into_path(),
+                kind: if kind.is_symlink() {
+                    "symbolic link"
+                } else {
+                    "special file"
+                },
+            });
         }
         let relative = item.path().strip_prefix(dir).unwrap_or(item.path());
         let mut key = Vec::new();

@@ -51,7 +51,7 @@ impl Source {
     /// Parses a path, `file://` URL or `http(s)://` URL.
     pub fn parse(text: &str) -> Result<Source, BundleError> {
         let invalid = |reason: String| BundleError::InvalidSource {
-            source_str: text.to_string(),
+            source_str: http::redact(text),
             reason,
         };
         if !text.contains("://") {
@@ -85,11 +85,12 @@ impl Source {
     }
 }
 
+/// The source as messages name it: a URL's credentials are redacted.
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Path(path) => write!(f, "{}", path.display()),
-            Source::Http(url) => write!(f, "{url}"),
+            Source::Http(url) => write!(f, "{}", http::redact(url.as_str())),
         }
     }
 }

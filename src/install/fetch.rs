@@ -259,7 +259,7 @@ impl Fetcher<'_> {
                 job.expected.as_deref(),
                 |stage| fetch_into(self.client, job, stage),
             )
-            .map_err(chef_server_failure)?;
+            .map_err(fill_failure)?;
         let record = self.store.record(&job.name, &job.raw_version)?;
         Ok(Downloaded {
             fetched: Fetched {
@@ -274,25 +274,45 @@ impl Fetcher<'_> {
     }
 }
 
-/// A Chef Server's failure inside a store fill keeps its own exit code
-/// (a corrupt file is 132, a refused request 130); the message already
-/// names the cookbook.
-fn chef_server_failure(error: CacheError) -> InstallError {
-    match error {
-        CacheError::Fill {
+/// A failure inside a store fill that has an exit code of its own: a Chef
+/// Server's (a corrupt file is 132, a refused request 130) or a refused
+/// archive (154); the message already names the cookbook.
+fn fill_failure(error: CacheError) -> InstallError {
+    let CacheError::Fill {
+        name,
+        version,
+        source,
+    } = error
+    else {
+        return InstallError::Cache(error);
+    };
+    let source = match source.downcast::<crate::chef_server::ChefServerError>() {
+        Ok(chef) => return InstallError::ChefServer(*chef),
+        Err(source) => source,
+    };
+    match source.downcast::<RefusedArchive>() {
+        Ok(refused) => InstallError::RefusedArchive {
+            name,
+            version,
+            url: refused.url,
+            reason: refused.reason,
+        },
+        Err(source) => InstallError::Cache(CacheError::Fill {
             name,
             version,
             source,
-        } => match source.downcast::<crate::chef_server::ChefServerError>() {
-            Ok(chef) => InstallError::ChefServer(*chef),
-            Err(source) => InstallError::Cache(CacheError::Fill {
-                name,
-                version,
-                source,
-            }),
-        },
-        other => InstallError::Cache(other),
+        }),
     }
+}
+
+/// A cookbook archive that unpacking refused: corrupt, hostile, too large
+/// or not shaped as one cookbook folder.
+#[derive(Debug, thiserror::Error)]
+#[error("the cookbook archive from {url} is unusable: {reason}")]
+struct RefusedArchive {
+    /// The archive's URL, credentials redacted.
+    url: String,
+    reason: String,
 }
 
 fn missing(name: &str, cookbook: &LockedCookbook) -> InstallError {
@@ -360,32 +380,26 @@ fn unpack_cookbook(
     stage: &Path,
     url: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let refused = |reason: String| RefusedArchive {
+        url: crate::http::redact(url),
+        reason,
+    };
     let scratch = stage.join(".unpack");
     std::fs::create_dir(&scratch)?;
-    archive::unpack(reader, &scratch, &Limits::default()).map_err(|e| {
-        format!(
-            "the cookbook archive from {} is unusable: {e}",
-            crate::http::redact(url)
-        )
-    })?;
+    archive::unpack(reader, &scratch, &Limits::default()).map_err(|e| refused(e.to_string()))?;
     let tops: Vec<PathBuf> = std::fs::read_dir(&scratch)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .collect();
     let [top] = tops.as_slice() else {
-        return Err(format!(
-            "the cookbook archive from {} should hold one top-level folder, but holds {}",
-            crate::http::redact(url),
+        return Err(refused(format!(
+            "it should hold one top-level folder, but holds {}",
             tops.len()
-        )
+        ))
         .into());
     };
     if !top.is_dir() {
-        return Err(format!(
-            "the cookbook archive from {} holds no folder",
-            crate::http::redact(url)
-        )
-        .into());
+        return Err(refused("it holds no folder".to_string()).into());
     }
     for entry in std::fs::read_dir(top)? {
         let entry = entry?;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod files;
 pub mod git;
 pub mod project;
 pub mod s3;
