@@ -14,7 +14,10 @@
 //! ```
 //!
 //! An entry is staged in `tmp/`, checked against the digest the lockfile
-//! expects, and renamed into place, so an entry that exists is complete.
+//! expects, flushed to disk and renamed into place, so an entry that exists
+//! is complete, even after a power loss. An entry that exists is still
+//! checked against the lockfile's digest before it is used, whoever put it
+//! there.
 //! The install record beside it holds the artifact's sha256 and the
 //! [`tree_digest`] of the files as installed, so that [`Store::verify_entry`]
 //! can later tell whether the entry was modified. The record sits outside
@@ -329,8 +332,9 @@ impl Store {
             source: io::Error::other(e),
         })?;
         write_atomically(&record_path, text.as_bytes())?;
+        crate::atomic_file::sync_tree(stage.path()).map_err(io_error("flush", stage.path()))?;
         let staged = stage.keep();
-        if let Err(source) = std::fs::rename(&staged, &path) {
+        if let Err(source) = crate::atomic_file::rename(&staged, &path) {
             // Best effort: the staging directory is garbage either way.
             let _ = std::fs::remove_dir_all(&staged);
             return Err(CacheError::Io {
