@@ -10,7 +10,9 @@
 //! universes/<sha256 of URL>.json      a source's cached universe
 //! universes/<sha256 of URL>.meta.toml its URL, ETag and Last-Modified
 //! locks/<name>-<version>.lock         per-entry file locks
-//! tmp/                                staging, on the same filesystem
+//! tmp/                                staging, on the same filesystem; what
+//!                                     killed processes left is removed by
+//!                                     the next run
 //! ```
 //!
 //! An entry is staged in `tmp/`, checked against the digest the lockfile
@@ -224,7 +226,31 @@ impl Store {
             path: store.root.clone(),
             source,
         })?;
+        store.sweep_staging();
         Ok(store)
+    }
+
+    /// Removes the staging and removal directories that killed processes
+    /// left in `tmp/`. Such a directory is made and used only under its
+    /// entry's lock, so one whose lock is free belongs to no running
+    /// process; one whose lock is held is left alone. Best effort: what
+    /// cannot be removed now is tried again next time.
+    fn sweep_staging(&self) {
+        let Ok(listing) = std::fs::read_dir(self.tmp()) else {
+            return;
+        };
+        for item in listing.flatten() {
+            let file_name = item.file_name();
+            let Some(entry) = file_name.to_str().and_then(staging_entry) else {
+                continue;
+            };
+            let lock = self.root.join("locks").join(format!("{entry}.lock"));
+            if let Ok(lock) = File::open(&lock)
+                && lock.try_lock().is_ok()
+            {
+                let _ = std::fs::remove_dir_all(item.path());
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -595,6 +621,16 @@ pub fn files_digest(mut files: Vec<(Vec<u8>, PathBuf)>) -> Result<String, CacheE
         tree.update(b"\n");
     }
     Ok(hex::encode(tree.finalize()))
+}
+
+/// The entry (`<name>-<version>`) a directory in `tmp/` stages or
+/// removes: [`Store::install`] names it `<entry>.<random>`,
+/// [`Store::remove`] `<entry>.removed.<random>`.
+fn staging_entry(dir_name: &str) -> Option<&str> {
+    let (prefix, _) = dir_name.rsplit_once('.')?;
+    let entry = prefix.strip_suffix(".removed").unwrap_or(prefix);
+    let (name, version) = entry.rsplit_once('-')?;
+    (valid_component(name) && valid_component(version)).then_some(entry)
 }
 
 /// A name or version that is safe as part of a directory name.

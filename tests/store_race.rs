@@ -1,7 +1,8 @@
-//! The store race through the binary: an entry that another process puts in
-//! the store while `install` waits for the entry's lock is checked against
-//! the digest the lockfile expects, like any other entry, and never rewrites
-//! the lockfile's digest.
+//! The store shared by processes, through the binary: an entry that another
+//! process puts in the store while `install` waits for the entry's lock is
+//! checked against the digest the lockfile expects, like any other entry,
+//! and never rewrites the lockfile's digest; staging left by a killed
+//! install is removed by the next run, unless a running one holds it.
 
 mod common;
 
@@ -86,4 +87,50 @@ fn an_entry_installed_by_another_process_while_waiting_is_checked_against_the_lo
     );
     assert_eq!(project.read("larder.lock"), lock, "the lock was rewritten");
     assert!(!project.read("larder.lock").contains(&planted));
+}
+
+#[test]
+fn staging_left_by_a_killed_install_is_removed_unless_its_entry_is_locked() {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\ncookbook 'base', '= 1.0.0'\n", server.url),
+    );
+    project.larder(&["install"]).assert().success();
+    let home = project.home.path();
+    // What an install and a removal killed halfway leave behind...
+    let stale = [
+        home.join("tmp/base-1.0.0.x7Yq2Z"),
+        home.join("tmp/base-1.0.0.removed.Qw3rTy"),
+    ];
+    for dir in &stale {
+        std::fs::create_dir_all(dir.join("recipes")).unwrap();
+        std::fs::write(dir.join("metadata.rb"), "name 'base'\n").unwrap();
+    }
+    // ...and the staging of an install still running, which holds its lock.
+    let running = home.join("tmp/nginx-2.0.0.Ab12Cd");
+    std::fs::create_dir_all(&running).unwrap();
+    let held = File::create(home.join("locks/nginx-2.0.0.lock")).unwrap();
+    held.lock().unwrap();
+    // Not staging of an entry: left alone.
+    let other = home.join("tmp/.git-export-Zz9Yy8");
+    std::fs::create_dir_all(&other).unwrap();
+
+    project.larder(&["install"]).assert().success();
+    for dir in &stale {
+        assert!(!dir.exists(), "{} was left behind", dir.display());
+    }
+    assert!(
+        running.is_dir(),
+        "the staging of a running install was removed"
+    );
+    assert!(other.is_dir());
+
+    held.unlock().unwrap();
+    project.larder(&["list"]).assert().success();
+    assert!(
+        !running.exists(),
+        "staging whose lock is free was left behind"
+    );
 }
