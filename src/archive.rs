@@ -283,6 +283,11 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, limits: &Limits) -> Result<Unpack
             },
         );
     }
+    // The tar end marker comes before the end of the gzip stream: read on
+    // to the end, so that the decoder checks every member's CRC-32 and
+    // length, and a stream cut short is noticed.
+    io::copy(&mut archive.into_inner(), &mut io::sink())
+        .map_err(|e| corrupt_or_cap(e, &last_entry))?;
     Ok(result)
 }
 

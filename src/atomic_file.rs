@@ -1,7 +1,8 @@
 //! Writing a file so that readers see either the old contents or the new,
 //! never a half-written file: a temporary file in the same directory,
 //! flushed to disk, then renamed over the target, and the directory flushed
-//! so that the rename survives a power loss.
+//! so that the rename survives a power loss. The same for whole trees
+//! ([`sync_tree`], then [`rename`]).
 //!
 //! Modes follow what a user expects of a file they may commit: a new file
 //! gets 0666 less the umask (as `touch` would create it), an existing file
@@ -73,6 +74,28 @@ pub fn parent_or_dot(path: &Path) -> &Path {
 /// Flushes a directory's entries (a rename into it, say) to disk.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
+}
+
+/// Flushes every file and directory of the tree at `dir` to disk, each
+/// directory after what it holds: what a tree needs before it is renamed
+/// into place, so that after a power loss the new name never shows a
+/// partial tree. Links and other kinds of files have nothing to flush.
+pub fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for item in walkdir::WalkDir::new(dir).contents_first(true) {
+        let item = item.map_err(std::io::Error::from)?;
+        let kind = item.file_type();
+        if kind.is_file() || kind.is_dir() {
+            fs::File::open(item.path())?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+/// Renames `from` (already flushed: see [`sync_tree`]) to `to`, then
+/// flushes `to`'s directory so that the rename survives a power loss.
+pub fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::rename(from, to)?;
+    sync_dir(parent_or_dot(to))
 }
 
 #[cfg(test)]

@@ -10,11 +10,16 @@
 //! universes/<sha256 of URL>.json      a source's cached universe
 //! universes/<sha256 of URL>.meta.toml its URL, ETag and Last-Modified
 //! locks/<name>-<version>.lock         per-entry file locks
-//! tmp/                                staging, on the same filesystem
+//! tmp/                                staging, on the same filesystem; what
+//!                                     killed processes left is removed by
+//!                                     the next run
 //! ```
 //!
 //! An entry is staged in `tmp/`, checked against the digest the lockfile
-//! expects, and renamed into place, so an entry that exists is complete.
+//! expects, flushed to disk and renamed into place, so an entry that exists
+//! is complete, even after a power loss. An entry that exists is still
+//! checked against the lockfile's digest before it is used, whoever put it
+//! there.
 //! The install record beside it holds the artifact's sha256 and the
 //! [`tree_digest`] of the files as installed, so that [`Store::verify_entry`]
 //! can later tell whether the entry was modified. The record sits outside
@@ -108,6 +113,15 @@ pub enum CacheError {
         recorded: String,
         actual: String,
     },
+    /// A link (or device, FIFO, socket) inside a store entry: entries
+    /// hold only files and directories, so it was planted there.
+    #[error(
+        "{} in the store is a {kind}, but store entries hold only regular files and directories; \
+         the entry was tampered with: remove it with `larder shelf uninstall NAME` and install \
+         again",
+        path.display()
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -126,7 +140,8 @@ impl CacheError {
             CacheError::DigestMismatch { .. }
             | CacheError::NoRecord { .. }
             | CacheError::RecordMismatch { .. }
-            | CacheError::Tampered { .. } => 124,
+            | CacheError::Tampered { .. }
+            | CacheError::NotAFile { .. } => 124,
             CacheError::InvalidEntry { .. } | CacheError::Fill { .. } | CacheError::Io { .. } => 47,
         }
     }
@@ -211,7 +226,31 @@ impl Store {
             path: store.root.clone(),
             source,
         })?;
+        store.sweep_staging();
         Ok(store)
+    }
+
+    /// Removes the staging and removal directories that killed processes
+    /// left in `tmp/`. Such a directory is made and used only under its
+    /// entry's lock, so one whose lock is free belongs to no running
+    /// process; one whose lock is held is left alone. Best effort: what
+    /// cannot be removed now is tried again next time.
+    fn sweep_staging(&self) {
+        let Ok(listing) = std::fs::read_dir(self.tmp()) else {
+            return;
+        };
+        for item in listing.flatten() {
+            let file_name = item.file_name();
+            let Some(entry) = file_name.to_str().and_then(staging_entry) else {
+                continue;
+            };
+            let lock = self.root.join("locks").join(format!("{entry}.lock"));
+            if let Ok(lock) = File::open(&lock)
+                && lock.try_lock().is_ok()
+            {
+                let _ = std::fs::remove_dir_all(item.path());
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -269,17 +308,22 @@ impl Store {
     {
         check_entry(name, version)?;
         let path = self.entry_path(name, version);
-        let present = Installed {
-            path: path.clone(),
-            already_present: true,
+        // An entry already there, whoever put it there (another process may
+        // have installed it while this one waited for the lock), is used
+        // only if it is the artifact expected and unmodified.
+        let present = || -> Result<Installed, CacheError> {
+            self.verify_entry(name, version, expected_sha256)?;
+            Ok(Installed {
+                path: path.clone(),
+                already_present: true,
+            })
         };
         if path.is_dir() {
-            return Ok(present);
+            return present();
         }
         let _lock = self.lock_entry(name, version)?;
-        // Another process may have installed it while this one waited.
         if path.is_dir() {
-            return Ok(present);
+            return present();
         }
         let tmp = self.tmp();
         let stage = tempfile::Builder::new()
@@ -314,8 +358,9 @@ impl Store {
             source: io::Error::other(e),
         })?;
         write_atomically(&record_path, text.as_bytes())?;
+        crate::atomic_file::sync_tree(stage.path()).map_err(io_error("flush", stage.path()))?;
         let staged = stage.keep();
-        if let Err(source) = std::fs::rename(&staged, &path) {
+        if let Err(source) = crate::atomic_file::rename(&staged, &path) {
             // Best effort: the staging directory is garbage either way.
             let _ = std::fs::remove_dir_all(&staged);
             return Err(CacheError::Io {
@@ -523,8 +568,8 @@ impl UniverseCache {
 ///
 /// The digest is that of the lines `<sha256 of the file's content>  <path>\n`,
 /// one per regular file, with paths relative to `dir`, separated by `/`,
-/// sorted bytewise. Directories themselves (so empty ones) and symbolic
-/// links do not count. For names without newlines or backslashes it is what
+/// sorted bytewise. Directories themselves (so empty ones) do not count; a
+/// symbolic link or any other kind of file is an error. For names without newlines or backslashes it is what
 /// `cd DIR && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0
 /// sha256sum | sha256sum` prints.
 pub fn tree_digest(dir: &Path) -> Result<String, CacheError> {
@@ -534,8 +579,19 @@ pub fn tree_digest(dir: &Path) -> Result<String, CacheError> {
             let path = e.path().unwrap_or(dir).to_path_buf();
             io_error("read", &path)(e.into())
         })?;
-        if !item.file_type().is_file() {
+        let kind = item.file_type();
+        if kind.is_dir() {
             continue;
+        }
+        if !kind.is_file() {
+            return Err(CacheError::NotAFile {
+                path: item.into_path(),
+                kind: if kind.is_symlink() {
+                    "symbolic link"
+                } else {
+                    "special file"
+                },
+            });
         }
         let relative = item.path().strip_prefix(dir).unwrap_or(item.path());
         let mut key = Vec::new();
@@ -565,6 +621,16 @@ pub fn files_digest(mut files: Vec<(Vec<u8>, PathBuf)>) -> Result<String, CacheE
         tree.update(b"\n");
     }
     Ok(hex::encode(tree.finalize()))
+}
+
+/// The entry (`<name>-<version>`) a directory in `tmp/` stages or
+/// removes: [`Store::install`] names it `<entry>.<random>`,
+/// [`Store::remove`] `<entry>.removed.<random>`.
+fn staging_entry(dir_name: &str) -> Option<&str> {
+    let (prefix, _) = dir_name.rsplit_once('.')?;
+    let entry = prefix.strip_suffix(".removed").unwrap_or(prefix);
+    let (name, version) = entry.rsplit_once('-')?;
+    (valid_component(name) && valid_component(version)).then_some(entry)
 }
 
 /// A name or version that is safe as part of a directory name.

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use common::files::serve;
 use predicates::str::contains;
 use sha2::{Digest, Sha256};
 
@@ -105,61 +106,6 @@ fn snapshot(dir: &Path) -> (Option<PathBuf>, BTreeMap<String, Vec<u8>>) {
         }
     }
     (link, files)
-}
-
-/// Serves the files of `dir` on loopback; a file named in `slow` is sent
-/// in small pieces with pauses, and the sender is told once a third of it
-/// has gone out.
-fn serve(dir: PathBuf, slow: Option<(String, mpsc::Sender<()>)>) -> String {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            let name = request.url().trim_start_matches('/').to_string();
-            let Ok(data) = fs::read(dir.join(&name)) else {
-                let _ = request.respond(tiny_http::Response::empty(404));
-                continue;
-            };
-            let len = data.len();
-            match &slow {
-                Some((slow_name, notify)) if *slow_name == name => {
-                    let reader = SlowReader {
-                        data,
-                        pos: 0,
-                        notify: Some(notify.clone()),
-                    };
-                    let response =
-                        tiny_http::Response::new(200.into(), vec![], reader, Some(len), None);
-                    let _ = request.respond(response);
-                }
-                _ => {
-                    let _ = request.respond(tiny_http::Response::from_data(data));
-                }
-            }
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
-struct SlowReader {
-    data: Vec<u8>,
-    pos: usize,
-    notify: Option<mpsc::Sender<()>>,
-}
-
-impl Read for SlowReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos * 3 > self.data.len()
-            && let Some(notify) = self.notify.take()
-        {
-            let _ = notify.send(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        let n = buf.len().min(16 * 1024).min(self.data.len() - self.pos);
-        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }
 
 /// A hand-made tar.gz with one hostile entry, and its sidecar.

@@ -9,19 +9,29 @@
 //! /srv/cookbooks -> cookbooks.larder/sets/<sha256>/cookbooks   (symlink)
 //! /srv/cookbooks.larder/sets/<sha256>/      the live set and the previous one
 //! /srv/cookbooks.larder/previous            link target of the previous set
+//! /srv/cookbooks.larder/switching           the switch under way (see below)
 //! /srv/cookbooks.larder/tmp/                downloads and unpacking; emptied by every run
 //! /srv/cookbooks.larder/lock                held while a pull or rollback runs
 //! ```
 //!
-//! The order of work guarantees that a crash at any point leaves the old or
-//! the new set complete at DIR: the bundle is downloaded into `tmp/` while
-//! being hashed, refused on a digest mismatch before anything is unpacked,
-//! unpacked with the defensive [`crate::archive`] rules, checked file by
-//! file against its manifest, renamed into `sets/`, and only then DIR (a
-//! symlink) is replaced by renaming a new symlink over it. A DIR that is
-//! still a plain directory is first moved into `sets/` (recorded in a
-//! journal, so that a crash between that move and the switch is undone by
-//! the next run) and becomes the previous set.
+//! The order of work guarantees that a crash at any point, a power loss
+//! included, leaves the old or the new set complete at DIR: the bundle is
+//! downloaded into `tmp/` while being hashed, refused on a digest mismatch
+//! before anything is unpacked, unpacked with the defensive
+//! [`crate::archive`] rules (gzip checksums included), checked file by file
+//! against its manifest, flushed to disk, renamed into `sets/`, and only
+//! then DIR (a symlink) is replaced by renaming a new symlink over it, each
+//! rename followed by a flush of its directory. The new value of `previous`
+//! is recorded in `switching` before DIR switches and written once it has,
+//! so that `previous` never names the live set. A DIR that is still a plain
+//! directory exchanges names with a link to the new set in one step
+//! (`renameat2(RENAME_EXCHANGE)`) and becomes the previous set; where the
+//! kernel cannot exchange names, it is moved into `sets/` first (recorded in
+//! `moving-aside`, so that a crash between that move and the switch is
+//! undone by the next run).
+//!
+//! A pull of the bundle DIR already has looks at every file of the live set
+//! first: a damaged set is pulled again into a new set beside it.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -51,7 +61,7 @@ impl Source {
     /// Parses a path, `file://` URL or `http(s)://` URL.
     pub fn parse(text: &str) -> Result<Source, BundleError> {
         let invalid = |reason: String| BundleError::InvalidSource {
-            source_str: text.to_string(),
+            source_str: http::redact(text),
             reason,
         };
         if !text.contains("://") {
@@ -85,11 +95,12 @@ impl Source {
     }
 }
 
+/// The source as messages name it: a URL's credentials are redacted.
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Path(path) => write!(f, "{}", path.display()),
-            Source::Http(url) => write!(f, "{url}"),
+            Source::Http(url) => write!(f, "{}", http::redact(url.as_str())),
         }
     }
 }
@@ -161,9 +172,12 @@ pub fn pull_with(
     let _lock = layout.lock()?;
     layout.recover()?;
 
-    let target = layout.target_for(&expected);
-    if layout.current_target()?.as_deref() == Some(target.as_str())
-        && layout.set_dir(&expected).join(ARCHIVE_ROOT).is_dir()
+    // The live set is trusted only after a look at every file: a set
+    // damaged since (a folder removed, a file edited) is pulled again.
+    let live = layout.live_set_id()?;
+    if let Some(live) = &live
+        && holds_bundle(live, &expected)
+        && layout.is_intact(live, &origin)
     {
         return Ok(PullOutcome::AlreadyInPlace { sha256: expected });
     }
@@ -225,17 +239,22 @@ pub fn pull_with(
     }
     drop(download);
 
-    let set = layout.set_dir(&expected);
+    // A damaged live set is replaced by a new one beside it, never in
+    // place, so that DIR switches from one complete set to the other.
+    let id = match &live {
+        Some(live) if holds_bundle(live, &expected) => format!("{expected}-{}", unique_suffix()),
+        _ => expected.clone(),
+    };
+    let set = layout.set_dir(&id);
     remove_path(&set)?;
+    crate::atomic_file::sync_tree(work.path())
+        .map_err(|e| BundleError::io("flush", work.path(), e))?;
     let work = work.keep();
-    fs::rename(&work, &set).map_err(|e| BundleError::io("move the new set to", &set, e))?;
-    sync_dir(&layout.sets)?;
+    crate::atomic_file::rename(&work, &set)
+        .map_err(|e| BundleError::io("move the new set to", &set, e))?;
 
-    let previous = layout.prepare_switch()?;
-    if let Some(previous) = &previous {
-        layout.write_previous(previous)?;
-    }
-    layout.point_at(&target)?;
+    let target = layout.target_for(&id);
+    let previous = layout.switch_to(&target)?;
     layout.collect_garbage(&[Some(target.as_str()), previous.as_deref()])?;
     Ok(PullOutcome::Switched {
         sha256: expected,
@@ -265,11 +284,7 @@ pub fn rollback(into: &Path) -> Result<RolledBack, BundleError> {
             dir: layout.dir.clone(),
         });
     }
-    let replaced = layout.prepare_switch()?;
-    if let Some(replaced) = &replaced {
-        layout.write_previous(replaced)?;
-    }
-    layout.point_at(&previous)?;
+    let replaced = layout.switch_to(&previous)?;
     Ok(RolledBack {
         now: previous,
         replaced,
@@ -287,7 +302,12 @@ struct Layout {
     sets: PathBuf,
     tmp: PathBuf,
     previous: PathBuf,
+    /// Names a plain DIR moved into `sets/` while it is replaced by a link,
+    /// where the kernel cannot exchange the two names at once.
     journal: PathBuf,
+    /// The switch under way: the link target DIR is getting, then the one
+    /// that becomes `previous` once DIR has it.
+    switching: PathBuf,
 }
 
 /// The held lock; released when dropped or when the process dies.
@@ -316,6 +336,7 @@ impl Layout {
             tmp: state.join("tmp"),
             previous: state.join("previous"),
             journal: state.join("moving-aside"),
+            switching: state.join("switching"),
             state,
             state_name,
             parent,
@@ -345,8 +366,10 @@ impl Layout {
         }
     }
 
-    /// Undoes an interrupted move-aside and empties `tmp/`.
+    /// Finishes or undoes an interrupted switch, undoes an interrupted
+    /// move-aside and empties `tmp/`.
     fn recover(&self) -> Result<(), BundleError> {
+        self.settle_switch()?;
         match fs::read_to_string(&self.journal) {
             Ok(set_name) => {
                 let moved = self.sets.join(set_name.trim()).join(ARCHIVE_ROOT);
@@ -403,42 +426,135 @@ impl Layout {
         }
     }
 
-    /// Makes DIR ready to be replaced by a symlink and returns the target
-    /// that should become the previous set: DIR's link target, or, for a
-    /// plain directory, the set it was moved into.
-    fn prepare_switch(&self) -> Result<Option<String>, BundleError> {
+    /// The id of the set DIR links to, if DIR is one of our links.
+    fn live_set_id(&self) -> Result<Option<String>, BundleError> {
+        Ok(self
+            .current_target()?
+            .and_then(|target| self.set_id_of(&target).map(str::to_string)))
+    }
+
+    /// Whether every file of the set `id` is there, unchanged, as its
+    /// manifest lists it, and nothing else is: no extra file, no link.
+    fn is_intact(&self, id: &str, origin: &str) -> bool {
+        let root = self.set_dir(id);
+        let mut found = archive::Unpacked::default();
+        for item in walkdir::WalkDir::new(root.join(ARCHIVE_ROOT)) {
+            let Ok(item) = item else { return false };
+            if item.file_type().is_dir() {
+                continue;
+            }
+            if !item.file_type().is_file() {
+                return false;
+            }
+            let Ok((sha256, size)) = super::verify::hash_file(item.path()) else {
+                return false;
+            };
+            let Ok(relative) = item.path().strip_prefix(&root) else {
+                return false;
+            };
+            let Some(relative) = relative.to_str() else {
+                return false;
+            };
+            found.files.insert(
+                relative.to_string(),
+                archive::UnpackedFile {
+                    sha256,
+                    size,
+                    executable: false,
+                },
+            );
+        }
+        matches!(check_unpacked(&root, &found, origin), Ok((_, differences)) if differences.is_empty())
+    }
+
+    /// Points DIR at `target` and returns the link target it replaces (a
+    /// plain DIR is first kept as a set of its own), which becomes the
+    /// previous set. The new previous set is written to a journal first and
+    /// takes effect once DIR has switched, so that a crash at any point
+    /// leaves DIR and `previous` as they were, or both switched.
+    fn switch_to(&self, target: &str) -> Result<Option<String>, BundleError> {
         let meta = match fs::symlink_metadata(&self.dir) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.point_at(target)?;
+                return Ok(None);
+            }
             Err(e) => return Err(BundleError::io("inspect", &self.dir, e)),
         };
         if meta.file_type().is_symlink() {
-            return self.current_target();
+            let replaced = self.current_target()?;
+            if let Some(replaced) = &replaced {
+                self.begin_switch(target, replaced)?;
+            }
+            self.point_at(target)?;
+            self.settle_switch()?;
+            return Ok(replaced);
         }
         if !meta.is_dir() {
             return Err(BundleError::NotADirectory {
                 path: self.dir.clone(),
             });
         }
+        // A plain directory: it becomes the set `preexisting-...`, by
+        // exchanging its name with a link to `target` made in that set, so
+        // that DIR never ceases to exist.
         let id = format!("preexisting-{}", unique_suffix());
         let holder = self.set_dir(&id);
         fs::create_dir_all(&holder).map_err(|e| BundleError::io("create", &holder, e))?;
-        write_atomically(&self.journal, id.as_bytes())?;
-        let moved = holder.join(ARCHIVE_ROOT);
-        fs::rename(&self.dir, &moved).map_err(|e| BundleError::io("move aside", &self.dir, e))?;
-        Ok(Some(self.target_for(&id)))
+        let kept = holder.join(ARCHIVE_ROOT);
+        let replaced = self.target_for(&id);
+        self.begin_switch(target, &replaced)?;
+        symlink(target, &kept).map_err(|e| BundleError::io("create the link", &kept, e))?;
+        sync_dir(&holder)?;
+        if exchange(&kept, &self.dir).map_err(|e| BundleError::io("switch", &self.dir, e))? {
+            sync_dir(&self.parent)?;
+            sync_dir(&holder)?;
+        } else {
+            remove_path(&kept)?;
+            write_atomically(&self.journal, id.as_bytes())?;
+            fs::rename(&self.dir, &kept)
+                .map_err(|e| BundleError::io("move aside", &self.dir, e))?;
+            sync_dir(&holder)?;
+            self.point_at(target)?;
+        }
+        self.settle_switch()?;
+        Ok(Some(replaced))
     }
 
-    fn write_previous(&self, target: &str) -> Result<(), BundleError> {
-        write_atomically(&self.previous, format!("{target}\n").as_bytes())
+    /// Records the switch of DIR to `target`, after which `replaced` is the
+    /// previous set.
+    fn begin_switch(&self, target: &str, replaced: &str) -> Result<(), BundleError> {
+        write_atomically(
+            &self.switching,
+            format!("{target}\n{replaced}\n").as_bytes(),
+        )
+    }
+
+    /// Completes a recorded switch: `previous` is updated if DIR has the
+    /// new target, and the record is dropped either way.
+    fn settle_switch(&self) -> Result<(), BundleError> {
+        let text = match fs::read_to_string(&self.switching) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(BundleError::io("read", &self.switching, e)),
+        };
+        let mut lines = text.lines();
+        if let (Some(target), Some(replaced)) = (lines.next(), lines.next())
+            && self.current_target()?.as_deref() == Some(target)
+        {
+            write_atomically(&self.previous, format!("{replaced}\n").as_bytes())?;
+        }
+        remove_path(&self.switching)?;
+        sync_dir(&self.state)
     }
 
     /// Atomically replaces DIR by a symlink to `target`.
     fn point_at(&self, target: &str) -> Result<(), BundleError> {
         let link = self.tmp.join(format!("link-{}", unique_suffix()));
         symlink(target, &link).map_err(|e| BundleError::io("create the link", &link, e))?;
-        fs::rename(&link, &self.dir).map_err(|e| BundleError::io("switch", &self.dir, e))?;
-        sync_dir(&self.parent)?;
+        sync_dir(&self.tmp)?;
+        crate::atomic_file::rename(&link, &self.dir)
+            .map_err(|e| BundleError::io("switch", &self.dir, e))?;
         remove_path(&self.journal)
     }
 
@@ -462,6 +578,26 @@ impl Layout {
     }
 }
 
+/// Exchanges the names `a` and `b` in one step (Linux `renameat2` with
+/// `RENAME_EXCHANGE`); `Ok(false)` where the kernel or the filesystem
+/// cannot.
+fn exchange(a: &Path, b: &Path) -> io::Result<bool> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the set `id` was unpacked from the bundle with sha256 `sha256`
+/// (a repaired set's id carries a suffix).
+fn holds_bundle(id: &str, sha256: &str) -> bool {
+    id.strip_prefix(sha256)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+}
+
 /// A name part unique within this machine for this run.
 fn unique_suffix() -> String {
     let nanos = std::time::SystemTime::now()
@@ -475,9 +611,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), BundleError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| BundleError::io("sync", dir, e))
+    crate::atomic_file::sync_dir(dir).map_err(|e| BundleError::io("sync", dir, e))
 }
 
 /// The HTTP client for pulls: larder's own (retries, proxies,

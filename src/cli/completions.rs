@@ -4,7 +4,7 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::{Cli, Failure};
+use super::{Cli, Failure, Output};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -13,8 +13,10 @@ pub struct Args {
     pub shell: Shell,
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "larder", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "larder", &mut script);
+    output.write(&script);
     Ok(())
 }

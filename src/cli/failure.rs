@@ -174,6 +174,8 @@ impl From<crate::install::InstallError> for Failure {
             E::DownloadRefused { .. } => (123, "download_refused"),
             E::Universe(_) => (123, "source"),
             E::Cache(e) => (code_of(e.exit_code()), "cache"),
+            E::RefusedArchive { .. } => (154, "unsafe_archive"),
+            E::LockPathOutside { .. } => (136, "lockfile"),
             E::Bundle(e) => (code_of(e.kind().exit_code()), "cookbook_files"),
             E::ChefServer(e) => (e.exit_code(), e.kind()),
             E::Io { .. } => (47, "io"),

@@ -150,7 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Vendor(args) => vendor::run(args, &output),
         Command::Package(args) => package::run(args, &output),
         Command::Pull(args) => pull::run(args, &output),
-        Command::VerifyBundle(args) => verify_bundle::run(args).map_err(Failure::from),
+        Command::VerifyBundle(args) => verify_bundle::run(args, &output).map_err(Failure::from),
         Command::Serve(args) => serve::run(args, &output),
         Command::Outdated(args) => outdated::run(args, &output),
         Command::List(args) => list::run(args, &output),
@@ -168,11 +168,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Config(args) => config::run(args, &output),
         Command::Manifest(args) => manifest::run(args, &output),
         Command::Version => version::run(&output),
-        Command::Completions(args) => completions::run(args),
+        Command::Completions(args) => completions::run(args, &output),
         Command::Publish(args) => publish::run(args, &output),
         Command::Stack(args) => stack::run(args, &output),
     };
-    match result {
+    match result.and_then(|()| output.finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             output.failure(&failure);

@@ -2,8 +2,14 @@
 //! progress and notes to stderr, nothing but errors with `--quiet`. The
 //! `error:` and `warning:` labels are coloured on a terminal only, never
 //! with `NO_COLOR` (anstream decides, as it does for clap's own messages).
+//!
+//! Every command's stdout goes through here, so that a lost output never
+//! panics: a closed pipe (`larder list | head -1`) ends the output quietly,
+//! and any other write error (a full disk, `> /dev/full`) fails the command
+//! with a message once it is done ([`Output::finish`]).
 
 use std::io::Write;
+use std::sync::Mutex;
 
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
@@ -22,6 +28,26 @@ pub struct Output {
     pub format: Format,
     pub quiet: bool,
     pub verbose: bool,
+    stdout: Mutex<Stdout>,
+}
+
+/// What has become of stdout.
+enum Stdout {
+    Open,
+    /// The reader went away: nothing more is written, and that is fine.
+    Closed,
+    /// A write failed for another reason: the command fails.
+    Failed(std::io::Error),
+}
+
+impl Stdout {
+    /// The state after a failed write.
+    fn after(error: std::io::Error) -> Stdout {
+        match error.kind() {
+            std::io::ErrorKind::BrokenPipe => Stdout::Closed,
+            _ => Stdout::Failed(error),
+        }
+    }
 }
 
 impl Output {
@@ -30,6 +56,36 @@ impl Output {
             format: global.format,
             quiet: global.quiet,
             verbose: global.verbose,
+            stdout: Mutex::new(Stdout::Open),
+        }
+    }
+
+    /// Writes `bytes` to stdout unless it is closed or has failed.
+    pub fn write(&self, bytes: &[u8]) {
+        let mut state = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
+        if let Stdout::Open = *state
+            && let Err(e) = std::io::stdout().lock().write_all(bytes)
+        {
+            *state = Stdout::after(e);
+        }
+    }
+
+    /// Flushes stdout; a write that failed (other than to a closed pipe)
+    /// becomes the command's failure.
+    pub fn finish(&self) -> Result<(), Failure> {
+        let mut state = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
+        if let Stdout::Open = *state
+            && let Err(e) = std::io::stdout().lock().flush()
+        {
+            *state = Stdout::after(e);
+        }
+        match &*state {
+            Stdout::Failed(e) => Err(Failure::new(
+                47,
+                "io",
+                format!("cannot write the output to stdout: {e}"),
+            )),
+            Stdout::Open | Stdout::Closed => Ok(()),
         }
     }
 
@@ -40,7 +96,7 @@ impl Output {
     /// A line of the result (human format).
     pub fn line(&self, text: &str) {
         if !self.quiet {
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            self.write(format!("{text}\n").as_bytes());
         }
     }
 
@@ -70,7 +126,7 @@ impl Output {
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| {
             format!("{{\"error\": {{\"kind\": \"internal\", \"message\": \"{e}\"}}}}")
         });
-        let _ = writeln!(std::io::stdout().lock(), "{text}");
+        self.write(format!("{text}\n").as_bytes());
     }
 
     /// Progress for a person watching (stderr).

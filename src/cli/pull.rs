@@ -59,9 +59,9 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
                 output.json(&serde_json::json!({"now": done.now, "previous": done.replaced}));
                 return Ok(());
             }
-            println!("Rolled back {dir} to {}", done.now);
+            output.line(&format!("Rolled back {dir} to {}", done.now));
             if let Some(replaced) = done.replaced {
-                println!("Kept {replaced} as the previous set");
+                output.line(&format!("Kept {replaced} as the previous set"));
             }
             return Ok(());
         }
@@ -110,10 +110,10 @@ fn report(outcome: &PullOutcome, dir: &str, output: &Output) {
     }
     match outcome {
         PullOutcome::AlreadyInPlace { sha256 } => {
-            println!(
+            output.line(&format!(
                 "Bundle {} is already in place at {dir}; nothing to do",
                 &sha256[..12]
-            );
+            ));
         }
         PullOutcome::Switched {
             sha256,
@@ -122,16 +122,16 @@ fn report(outcome: &PullOutcome, dir: &str, output: &Output) {
             ..
         } => {
             let files: usize = manifest.cookbooks.iter().map(|c| c.files.len()).sum();
-            println!(
+            output.line(&format!(
                 "Pulled bundle {} into {dir}: {} cookbook(s), {files} file(s)",
                 &sha256[..12],
                 manifest.cookbooks.len()
-            );
+            ));
             for cookbook in &manifest.cookbooks {
-                println!("  * {} ({})", cookbook.name, cookbook.version);
+                output.line(&format!("  * {} ({})", cookbook.name, cookbook.version));
             }
             if let Some(previous) = previous {
-                println!("Previous set kept for --rollback: {previous}");
+                output.line(&format!("Previous set kept for --rollback: {previous}"));
             }
         }
     }

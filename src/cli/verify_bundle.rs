@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::Output;
 use crate::archive::Limits;
 use crate::bundle::BundleError;
 use crate::bundle::verify::verify_bundle;
@@ -15,7 +16,7 @@ pub struct Args {
 }
 
 /// Runs `larder verify-bundle`; differences make it fail.
-pub fn run(args: &Args) -> Result<(), BundleError> {
+pub fn run(args: &Args, output: &Output) -> Result<(), BundleError> {
     let verification = verify_bundle(&args.file, &Limits::default())?;
     if verification.differences.is_empty() {
         let files: usize = verification
@@ -24,16 +25,16 @@ pub fn run(args: &Args) -> Result<(), BundleError> {
             .iter()
             .map(|c| c.files.len())
             .sum();
-        println!(
+        output.line(&format!(
             "Verified {} (sha256 {}): {} cookbook(s), {files} file(s)",
             args.file.display(),
             verification.sha256,
             verification.manifest.cookbooks.len()
-        );
+        ));
         return Ok(());
     }
     for difference in &verification.differences {
-        println!("{difference}");
+        output.line(&difference.to_string());
     }
     Err(BundleError::ContentMismatch {
         origin: args.file.display().to_string(),

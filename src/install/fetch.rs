@@ -282,7 +282,7 @@ impl Fetcher<'_> {
 /// A failure inside a store fill keeps the exit code of its kind: a Chef
 /// Server's its own (a corrupt file is 132, a refused request 130; the
 /// message already names the cookbook), a failed download the registry's
-/// 123, with the cookbook and the (redacted) URL.
+/// 123, with the cookbook and the (redacted) URL, a refused archive 154.
 fn fill_failure(error: CacheError) -> InstallError {
     let CacheError::Fill {
         name,
@@ -294,6 +294,17 @@ fn fill_failure(error: CacheError) -> InstallError {
     };
     let source = match source.downcast::<crate::chef_server::ChefServerError>() {
         Ok(chef) => return InstallError::ChefServer(*chef),
+        Err(source) => source,
+    };
+    let source = match source.downcast::<RefusedArchive>() {
+        Ok(refused) => {
+            return InstallError::RefusedArchive {
+                name,
+                version,
+                url: refused.url,
+                reason: refused.reason,
+            };
+        }
         Err(source) => source,
     };
     match source.downcast::<HttpError>() {
@@ -351,6 +362,16 @@ fn download_for(
     };
     let url = crate::http::with_source_credentials(&url, &source_url);
     Ok((url.to_string(), headers))
+}
+
+/// A cookbook archive that unpacking refused: corrupt, hostile, too large
+/// or not shaped as one cookbook folder.
+#[derive(Debug, thiserror::Error)]
+#[error("the cookbook archive from {url} is unusable: {reason}")]
+struct RefusedArchive {
+    /// The archive's URL, credentials redacted.
+    url: String,
+    reason: String,
 }
 
 fn missing(name: &str, cookbook: &LockedCookbook) -> InstallError {
@@ -418,32 +439,26 @@ fn unpack_cookbook(
     stage: &Path,
     url: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let refused = |reason: String| RefusedArchive {
+        url: crate::http::redact(url),
+        reason,
+    };
     let scratch = stage.join(".unpack");
     std::fs::create_dir(&scratch)?;
-    archive::unpack(reader, &scratch, &Limits::default()).map_err(|e| {
-        format!(
-            "the cookbook archive from {} is unusable: {e}",
-            crate::http::redact(url)
-        )
-    })?;
+    archive::unpack(reader, &scratch, &Limits::default()).map_err(|e| refused(e.to_string()))?;
     let tops: Vec<PathBuf> = std::fs::read_dir(&scratch)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .collect();
     let [top] = tops.as_slice() else {
-        return Err(format!(
-            "the cookbook archive from {} should hold one top-level folder, but holds {}",
-            crate::http::redact(url),
+        return Err(refused(format!(
+            "it should hold one top-level folder, but holds {}",
             tops.len()
-        )
+        ))
         .into());
     };
     if !top.is_dir() {
-        return Err(format!(
-            "the cookbook archive from {} holds no folder",
-            crate::http::redact(url)
-        )
-        .into());
+        return Err(refused("it holds no folder".to_string()).into());
     }
     for entry in std::fs::read_dir(top)? {
         let entry = entry?;

@@ -171,6 +171,30 @@ pub enum InstallError {
     },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A lock that points a cookbook at a directory outside the project
+    /// that the Berksfile does not declare (exit 136, an unusable lock).
+    #[error(
+        "{}: cookbook '{name}' has path '{path}', outside the project, which the Berksfile does \
+         not declare; a lock's paths must stay inside the project. Remove that cookbook from \
+         the lockfile and run `larder install`",
+        lock_path.display()
+    )]
+    LockPathOutside {
+        lock_path: PathBuf,
+        name: String,
+        path: String,
+    },
+    /// A downloaded cookbook archive that unpacking refused (exit 154, as
+    /// `pull` exits for an unsafe bundle).
+    #[error(
+        "cannot install {name} ({version}): the cookbook archive from {url} is unusable: {reason}"
+    )]
+    RefusedArchive {
+        name: String,
+        version: String,
+        url: String,
+        reason: String,
+    },
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
     #[error(transparent)]
@@ -265,6 +289,7 @@ impl Locked {
             berksfile: berksfile.display().to_string(),
             reason,
         };
+        check_lock_paths(&lock, &manifest, &declared)?;
         plan::trusts(&lock, &wanted).map_err(|why| out_of_sync(why.to_string()))?;
         if let Some(extra) = lock
             .dependencies
@@ -349,7 +374,17 @@ pub fn install(
         &client,
         on_progress,
     )?;
-    let lock_written = changed || planned.previous.as_ref() != Some(&final_lock);
+    let mut lock_written = changed || planned.previous.as_ref() != Some(&final_lock);
+    // A lock belongs beside a Berksfile that is a file of the project, not
+    // beside a device or a pipe (`--berksfile /dev/null` must not write
+    // /dev/larder.lock).
+    if lock_written && !request.berksfile.is_file() {
+        on_warning(&format!(
+            "{} is not a regular file, so no lockfile is written beside it",
+            request.berksfile.display()
+        ));
+        lock_written = false;
+    }
     commit(request, &final_lock, lock_written)?;
     Ok(Outcome {
         cookbooks,
@@ -412,6 +447,7 @@ fn plan(
         .iter()
         .flat_map(|w| &w.warnings)
         .for_each(|w| on_warning(w));
+    check_lock_paths(&lock, &manifest, &wanted)?;
     plan::reduce(&mut lock, &wanted);
     Ok(Planned {
         manifest,
@@ -642,6 +678,54 @@ pub fn build_index(
         }
     }
     Ok(index)
+}
+
+/// Refuses a lock whose path cookbooks leave the project, unless the
+/// Berksfile declares that very directory: a lockfile alone must not point
+/// larder at other directories of the machine.
+fn check_lock_paths(
+    lock: &Lock,
+    manifest: &Manifest,
+    wanted: &[Wanted],
+) -> Result<(), InstallError> {
+    let base = manifest.path.parent().unwrap_or(Path::new("."));
+    for (name, cookbook) in &lock.cookbooks {
+        let LockedSource::Path { path } = &cookbook.source else {
+            continue;
+        };
+        let declared = wanted.iter().any(|w| {
+            w.local
+                .as_ref()
+                .is_some_and(|local| relative_path(&local.path, base) == *path)
+        });
+        if !declared && !stays_inside(Path::new(path)) {
+            return Err(InstallError::LockPathOutside {
+                lock_path: lock_paths(&manifest.path).0,
+                name: name.clone(),
+                path: path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a relative path names something inside the directory it is
+/// relative to (an absolute path, or one that climbs out with `..`, does
+/// not).
+fn stays_inside(path: &Path) -> bool {
+    let mut depth = 0usize;
+    for part in path.components() {
+        match part {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return false,
+            },
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => return false,
+        }
+    }
+    true
 }
 
 /// `path` relative to `base` when it lies below it, else `../`-relative

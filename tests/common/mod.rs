@@ -1,11 +1,14 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod bundles;
+pub mod files;
 pub mod git;
 pub mod hostile;
 pub mod project;
 pub mod s3;
 pub mod server;
+pub mod strace;
 
 use std::path::PathBuf;
 
