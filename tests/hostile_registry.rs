@@ -38,10 +38,14 @@ fn project(source: &str) -> Project {
     project
 }
 
-/// [`project`] with a 2-second deadline per request.
+/// [`project`] with a 2-second deadline per request, and a 3-second idle
+/// timeout that only a server sending nothing at all trips.
 fn project_with_deadline(source: &str) -> Project {
     let project = project(source);
-    project.write(".larder/config.toml", "[api]\ndeadline = 2\nretries = 0\n");
+    project.write(
+        ".larder/config.toml",
+        "[api]\ndeadline = 2\ntimeout = 3\nretries = 0\n",
+    );
     project
 }
 
@@ -106,7 +110,15 @@ fn a_download_redirect_loop_is_cut_short() {
 }
 
 #[test]
-fn a_stalled_download_times_out_at_the_deadline() {
+fn a_download_redirected_to_a_local_file_is_refused() {
+    download_fails(
+        Fault::RedirectToFile,
+        "a redirect may only go to http or https",
+    );
+}
+
+#[test]
+fn a_stalled_download_times_out() {
     let server = registry(None, Some(Fault::Stall));
     let project = project_with_deadline(&server.url);
     let (code, stderr, took) = install(&project);
@@ -118,7 +130,10 @@ fn a_stalled_download_times_out_at_the_deadline() {
 
 #[test]
 fn a_trickled_download_times_out_at_the_deadline() {
-    download_fails(Fault::Trickle, "timed out");
+    download_fails(
+        Fault::Trickle,
+        "timed out: no complete answer within the 2-second deadline",
+    );
 }
 
 #[test]
@@ -127,7 +142,10 @@ fn a_trickled_universe_times_out_instead_of_hanging() {
     let project = project_with_deadline(&server.url);
     let (code, stderr, took) = install(&project);
     assert_eq!(code, Some(123), "{stderr}");
-    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(
+        stderr.contains("timed out: no complete answer within the 2-second deadline"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("error decoding"), "{stderr}");
     assert!(
         stderr.contains(&format!("{}/universe", server.url)),

@@ -2,7 +2,8 @@
 //! injection through the binary: it serves a `/universe` and cookbook
 //! tarballs, and on command truncates a body, lies about its length,
 //! stalls, trickles a byte a second, resets the connection mid-body,
-//! answers 200 with an HTML error page or redirects in a loop. It records
+//! answers 200 with an HTML error page, redirects in a loop or to a local
+//! file. It records
 //! the path and headers of every request it reads.
 
 use std::io::{BufRead, BufReader, Write};
@@ -30,6 +31,8 @@ pub enum Fault {
     HtmlPage,
     /// Redirect to the same URL, forever.
     RedirectLoop,
+    /// Redirect to a local file, `file:///etc/passwd`.
+    RedirectToFile,
 }
 
 /// One request the server read.
@@ -220,13 +223,8 @@ fn misbehave(
             b"<html><body><h1>502 Bad Gateway</h1></body></html>",
             None,
         ),
-        Some(Fault::RedirectLoop) => {
-            let mut stream = &stream;
-            write!(
-                stream,
-                "HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-        }
+        Some(Fault::RedirectLoop) => redirect(&stream, path),
+        Some(Fault::RedirectToFile) => redirect(&stream, "file:///etc/passwd"),
         Some(Fault::Stall) => {
             head(&stream, content_type, body.len())?;
             std::thread::sleep(Duration::from_secs(120));
@@ -256,6 +254,14 @@ fn misbehave(
             Ok(())
         }
     }
+}
+
+fn redirect(stream: &TcpStream, location: &str) -> std::io::Result<()> {
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
 }
 
 fn head(stream: &TcpStream, content_type: &str, length: usize) -> std::io::Result<()> {
