@@ -137,6 +137,20 @@ fn a_trickled_download_times_out_at_the_deadline() {
 }
 
 #[test]
+fn a_slow_download_within_the_deadline_succeeds_past_the_idle_timeout() {
+    let server = registry(None, Some(Fault::Slow));
+    let project = project(&server.url);
+    project.write(
+        ".larder/config.toml",
+        "[api]\ntimeout = 2\ndeadline = 60\nretries = 0\n",
+    );
+    let (code, stderr, took) = install(&project);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took > Duration::from_secs(4), "took {took:?}");
+    assert!(project.stored("hostile", "1.0.0").is_dir());
+}
+
+#[test]
 fn a_trickled_universe_times_out_instead_of_hanging() {
     let server = registry(Some(Fault::Trickle), None);
     let project = project_with_deadline(&server.url);

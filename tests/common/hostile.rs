@@ -25,6 +25,9 @@ pub enum Fault {
     Stall,
     /// Send the body one byte a second.
     Trickle,
+    /// Send the body in eight parts, a second apart: slow, but never idle
+    /// for long.
+    Slow,
     /// Send half the body, then reset the connection (RST).
     Reset,
     /// Answer 200 with an HTML error page.
@@ -235,6 +238,16 @@ fn misbehave(
             let mut stream = &stream;
             for byte in body {
                 stream.write_all(std::slice::from_ref(byte))?;
+                stream.flush()?;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Ok(())
+        }
+        Some(Fault::Slow) => {
+            head(&stream, content_type, body.len())?;
+            let mut stream = &stream;
+            for part in body.chunks(body.len().div_ceil(8).max(1)) {
+                stream.write_all(part)?;
                 stream.flush()?;
                 std::thread::sleep(Duration::from_secs(1));
             }
