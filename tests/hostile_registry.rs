@@ -455,3 +455,19 @@ fn a_megabyte_name_gives_a_short_error_line() {
     assert!(stderr.contains("more characters)"), "{stderr}");
     assert_nothing_written(&project);
 }
+
+#[test]
+fn search_does_not_print_source_secrets() {
+    let port = common::git::unused_port();
+    let source = format!("http://user:PASSWORD@127.0.0.1:{port}/?token=QUERYSECRET");
+    let project = project(&source);
+    let search = project
+        .larder(&["search", "nginx", "--source", &source])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&search.stderr);
+    assert_eq!(search.status.code(), Some(123), "{stderr}");
+    assert!(!stderr.contains("PASSWORD"), "{stderr}");
+    assert!(!stderr.contains("QUERYSECRET"), "{stderr}");
+    assert!(stderr.contains("api/v1/search?token=***"), "{stderr}");
+}
