@@ -214,7 +214,7 @@ fn a_universe_redirect_loop_is_cut_short() {
 }
 
 #[test]
-fn a_download_shorter_than_the_tarball_is_refused_by_the_digest() {
+fn a_download_cut_to_a_wrong_length_is_refused_and_the_lock_kept() {
     let server = registry(None, None);
     let project = project(&server.url);
     let (code, stderr, _) = install(&project);
