@@ -471,3 +471,15 @@ fn search_does_not_print_source_secrets() {
     assert!(!stderr.contains("QUERYSECRET"), "{stderr}");
     assert!(stderr.contains("api/v1/search?token=***"), "{stderr}");
 }
+
+#[test]
+fn a_lock_that_would_not_read_back_is_never_written() {
+    let project = project("http://127.0.0.1:9");
+    project.write("Berksfile", "metadata\n");
+    project.write("metadata.rb", "name \"evil\\nname\"\nversion '1.0.0'\n");
+    let output = project.larder(&["install"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(136), "{stderr}");
+    assert!(stderr.contains("cannot read back"), "{stderr}");
+    assert!(!project.path("larder.lock").exists(), "a lock was written");
+}
