@@ -64,13 +64,18 @@ fn install(project: &Project) -> (Option<i32>, String, Duration) {
     )
 }
 
-/// Neither a lock nor a store entry for `hostile` was written.
+/// Neither a lock nor a store entry for `hostile` was written, and no
+/// staging directory was left behind.
 fn assert_nothing_written(project: &Project) {
     assert!(!project.path("larder.lock").exists(), "a lock was written");
     assert!(
         !project.stored("hostile", "1.0.0").exists(),
         "a store entry was written"
     );
+    let staged: Vec<_> = std::fs::read_dir(project.home.path().join("tmp"))
+        .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(staged.is_empty(), "staging left behind: {staged:?}");
 }
 
 /// Installs against a registry whose download fails with `fault` and checks
