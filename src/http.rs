@@ -11,11 +11,13 @@
 //! - conditional GETs for cached universes, and streaming downloads that
 //!   hash the artifact as it arrives, refuse more than
 //!   [`HttpSettings::max_download_size`] bytes and refuse an HTML page;
-//! - an overall deadline per request ([`HttpSettings::deadline`]), retries
-//!   and redirects included, on top of the idle timeout, so that a server
-//!   that trickles a byte a second cannot hold larder forever;
-//! - redirects only to the same scheme or from `http` up to `https`
-//!   ([`scheme_may_follow`]);
+//! - an overall deadline per request ([`HttpSettings::deadline`]), retries,
+//!   redirects and body included, checked between tries and between reads
+//!   on top of the idle timeout (which cuts off a server that sends
+//!   nothing), so that a server that trickles a byte a second cannot hold
+//!   larder forever;
+//! - redirects only between `http` and `https`, never to another scheme
+//!   such as `file` ([`scheme_may_follow`]);
 //! - errors that name the URL with its secrets redacted ([`redact`]).
 //!
 //! Proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`
@@ -120,8 +122,8 @@ pub enum HttpError {
     )]
     Tls { url: String, reason: String },
     #[error(
-        "{url} timed out (tried {attempts} times): {reason}. Try again later, or raise the \
-         timeout ([api] timeout)"
+        "{url} timed out{}: {reason}. Try again later, or raise the timeout ([api] timeout)",
+        describe_attempts(*attempts)
     )]
     Timeout {
         url: String,
@@ -196,12 +198,26 @@ fn status_hint(status: u16) -> &'static str {
     }
 }
 
-/// `url` as written with its secrets replaced by `***`, for messages and
-/// logs: the user information of a `scheme://user:password@host` URL (any
-/// scheme, and text that does not parse as a URL too) and the value of
-/// every query parameter (`?token=***`). Text without `://`, such as
-/// `git@host:o/r.git`, comes back unchanged.
+/// `url` with its secrets replaced by `***`, for messages and logs: the
+/// user information of a `scheme://user:password@host` URL (any scheme)
+/// and the value of every query parameter (`?token=***`). A URL is shown
+/// as the URL parser writes it; text that does not parse is redacted as
+/// written, and text without `://`, such as `git@host:o/r.git`, comes back
+/// unchanged.
 pub fn redact(url: &str) -> String {
+    if let Ok(mut parsed) = Url::parse(url)
+        && !parsed.cannot_be_a_base()
+    {
+        let has_user = !parsed.username().is_empty() || parsed.password().is_some();
+        let user_removed =
+            !has_user || (parsed.set_password(None).is_ok() && parsed.set_username("***").is_ok());
+        if user_removed {
+            if let Some(query) = parsed.query().map(redact_query) {
+                parsed.set_query(Some(&query));
+            }
+            return parsed.to_string();
+        }
+    }
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
@@ -222,20 +238,25 @@ pub fn redact(url: &str) -> String {
         Some((path, query)) => {
             shown.push_str(path);
             shown.push('?');
-            let pairs: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) => format!("{key}=***"),
-                    None if pair.is_empty() => String::new(),
-                    None => "***".to_string(),
-                })
-                .collect();
-            shown.push_str(&pairs.join("&"));
+            shown.push_str(&redact_query(query));
         }
         None => shown.push_str(before_fragment),
     }
     shown.push_str(fragment);
     shown
+}
+
+/// A query string with every value replaced by `***`.
+fn redact_query(query: &str) -> String {
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => format!("{key}=***"),
+            None if pair.is_empty() => String::new(),
+            None => "***".to_string(),
+        })
+        .collect();
+    pairs.join("&")
 }
 
 /// `message` (from git, a server, a parser) with every secret of `url`
@@ -314,12 +335,14 @@ pub fn join_path(base: &str, segments: &str) -> String {
 }
 
 /// Whether a URL with scheme `from` (a source, or a URL that redirects) may
-/// lead to one with scheme `to`: the same scheme, or `http` up to `https`.
-/// So a remote registry can never name a local file (`file://`), and an
-/// `https` one never sends larder to plain `http`.
+/// lead to one with scheme `to`: the same scheme, or one of `http` and
+/// `https` to the other (a registry behind a TLS proxy names plain `http`
+/// downloads). So a remote registry can never name a local file
+/// (`file://`), and only a `file://` source can.
 pub fn scheme_may_follow(from: &str, to: &str) -> bool {
-    from.eq_ignore_ascii_case(to)
-        || (from.eq_ignore_ascii_case("http") && to.eq_ignore_ascii_case("https"))
+    let network =
+        |scheme: &str| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    from.eq_ignore_ascii_case(to) || (network(from) && network(to))
 }
 
 /// `url` with the user information of `source` when both have the same
@@ -638,8 +661,12 @@ impl Client {
 
     /// One request with retries: connect errors, timeouts and 5xx are tried
     /// again after an exponentially growing pause, as long as `deadline`
-    /// leaves time; each try waits at most the idle timeout or what is left
-    /// of the deadline, whichever is shorter.
+    /// leaves time.
+    ///
+    /// No per-request timeout is set: in reqwest that would be a total
+    /// for the body too, cutting a large download off after the idle
+    /// timeout. Waits stay bounded by the client's idle timeout, and the
+    /// deadline is checked between tries and between reads.
     fn send(
         &self,
         method: &reqwest::Method,
@@ -654,12 +681,13 @@ impl Client {
         loop {
             attempt += 1;
             let last = attempt >= attempts;
-            let left = deadline.remaining().ok_or_else(|| deadline.expired(url))?;
+            if deadline.remaining().is_none() {
+                return Err(deadline.expired(url));
+            }
             let mut request = self
                 .inner
                 .request(method.clone(), url.clone())
-                .headers(headers.clone())
-                .timeout(left.min(self.settings.timeout));
+                .headers(headers.clone());
             if let Some(body) = body {
                 request = request.body(body.to_vec());
             }
@@ -717,7 +745,7 @@ fn read_body(
                 return Err(HttpError::Timeout {
                     url: shown(),
                     attempts: 1,
-                    reason: "the server stopped sending the body".into(),
+                    reason: "the server stopped sending".into(),
                 });
             }
             Err(e) => {
@@ -791,8 +819,7 @@ fn redirect_target(
         .map_err(|e| bad(format!("'{}': {e}", redact(location))))?;
     if !scheme_may_follow(current.scheme(), next.scheme()) {
         return Err(bad(format!(
-            "it leads from {} to {}, and a redirect may only keep the scheme or go from http \
-             to https",
+            "it leads from {} to {}, and a redirect may only go to http or https",
             current.scheme(),
             redact(next.as_str())
         )));
@@ -998,12 +1025,12 @@ mod tests {
     }
 
     #[test]
-    fn redacts_user_information_and_query_values_as_written() {
+    fn redacts_user_information_and_query_values() {
         assert_eq!(
             redact("https://user:token@host/universe"),
             "https://***@host/universe"
         );
-        assert_eq!(redact("https://token@host"), "https://***@host");
+        assert_eq!(redact("https://token@host"), "https://***@host/");
         assert_eq!(
             redact("https://token@example.com:8443/r.git?x=a@b"),
             "https://***@example.com:8443/r.git?x=***"
@@ -1040,7 +1067,8 @@ mod tests {
         assert!(scheme_may_follow("http", "https"));
         assert!(scheme_may_follow("file", "file"));
         assert!(!scheme_may_follow("https", "file"));
-        assert!(!scheme_may_follow("https", "http"));
+        assert!(scheme_may_follow("https", "http"));
+        assert!(!scheme_may_follow("file", "https"));
     }
 
     #[test]

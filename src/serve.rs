@@ -18,6 +18,11 @@
 //! `VER` may be `latest`, and underscores count as dots. Anything else is a
 //! 404 in Supermarket's `{"error_code":"NOT_FOUND","error_messages":[...]}`
 //! form. URLs in answers use the address actually bound.
+//!
+//! A client must send its request headers within the header timeout, and
+//! at most [`connection_cap`] connections are open at once (the rest wait
+//! to be accepted), so that idle or half-sent connections can neither hold
+//! the server nor use up its file descriptors.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -25,7 +30,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -34,7 +41,7 @@ use hyper::header::HeaderValue;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use reqwest::Url;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -75,6 +82,38 @@ impl ServeError {
             ServeError::Universe(e) => e.exit_code(),
         }
     }
+}
+
+/// One open connection, counted while it lives.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn take(open: &Arc<AtomicUsize>) -> OpenConnection {
+        open.fetch_add(1, Ordering::SeqCst);
+        OpenConnection(Arc::clone(open))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How many connections the server keeps open at once: its limit of open
+/// files (from `/proc/self/limits`; 1024 where that cannot be read) less
+/// 64 for the files it reads, at least 16 and at most 10,000.
+pub fn connection_cap() -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|line| line.starts_with("Max open files"))
+                .and_then(|line| line.split_whitespace().nth(3)?.parse::<usize>().ok())
+        })
+        .unwrap_or(1024);
+    limit.saturating_sub(64).clamp(16, 10_000)
 }
 
 /// What is being served.
@@ -208,7 +247,12 @@ impl Server {
     ///
     /// Each connection is served on its own task, so clients that keep
     /// connections open (HTTP keep-alive) never hold up others.
-    pub fn run(self, threads: usize, log: bool) -> Result<(), ServeError> {
+    pub fn run(
+        self,
+        threads: usize,
+        log: bool,
+        header_timeout: Duration,
+    ) -> Result<(), ServeError> {
         let addr = self.listener.local_addr().map_err(|e| ServeError::Bind {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             reason: e.to_string(),
@@ -226,9 +270,16 @@ impl Server {
         let std_listener = self.listener.try_clone().map_err(fail)?;
         std_listener.set_nonblocking(true).map_err(fail)?;
         let server = Arc::new(self);
+        let cap = connection_cap();
+        let open = Arc::new(AtomicUsize::new(0));
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener).map_err(fail)?;
             loop {
+                // At the cap, leave new connections waiting to be accepted
+                // until one closes (the header timeout ends idle ones).
+                while open.load(Ordering::SeqCst) >= cap {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 let stream = match listener.accept().await {
                     Ok((stream, _)) => stream,
                     // Out of file descriptors, say: wait, then go on.
@@ -238,13 +289,18 @@ impl Server {
                     }
                 };
                 let server = Arc::clone(&server);
+                let slot = OpenConnection::take(&open);
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let service = service_fn(move |request: Request<Incoming>| {
                         let server = Arc::clone(&server);
                         async move { Ok::<_, Infallible>(server.respond(&request, log)) }
                     });
-                    // A connection that breaks off only ends itself.
+                    // A connection that breaks off, or does not send its
+                    // headers in time, only ends itself.
                     let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });

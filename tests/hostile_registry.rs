@@ -38,10 +38,14 @@ fn project(source: &str) -> Project {
     project
 }
 
-/// [`project`] with a 2-second deadline per request.
+/// [`project`] with a 2-second deadline per request, and a 3-second idle
+/// timeout that only a server sending nothing at all trips.
 fn project_with_deadline(source: &str) -> Project {
     let project = project(source);
-    project.write(".larder/config.toml", "[api]\ndeadline = 2\nretries = 0\n");
+    project.write(
+        ".larder/config.toml",
+        "[api]\ndeadline = 2\ntimeout = 3\nretries = 0\n",
+    );
     project
 }
 
@@ -60,13 +64,18 @@ fn install(project: &Project) -> (Option<i32>, String, Duration) {
     )
 }
 
-/// Neither a lock nor a store entry for `hostile` was written.
+/// Neither a lock nor a store entry for `hostile` was written, and no
+/// staging directory was left behind.
 fn assert_nothing_written(project: &Project) {
     assert!(!project.path("larder.lock").exists(), "a lock was written");
     assert!(
         !project.stored("hostile", "1.0.0").exists(),
         "a store entry was written"
     );
+    let staged: Vec<_> = std::fs::read_dir(project.home.path().join("tmp"))
+        .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(staged.is_empty(), "staging left behind: {staged:?}");
 }
 
 /// Installs against a registry whose download fails with `fault` and checks
@@ -106,7 +115,15 @@ fn a_download_redirect_loop_is_cut_short() {
 }
 
 #[test]
-fn a_stalled_download_times_out_at_the_deadline() {
+fn a_download_redirected_to_a_local_file_is_refused() {
+    download_fails(
+        Fault::RedirectToFile,
+        "a redirect may only go to http or https",
+    );
+}
+
+#[test]
+fn a_stalled_download_times_out() {
     let server = registry(None, Some(Fault::Stall));
     let project = project_with_deadline(&server.url);
     let (code, stderr, took) = install(&project);
@@ -118,7 +135,24 @@ fn a_stalled_download_times_out_at_the_deadline() {
 
 #[test]
 fn a_trickled_download_times_out_at_the_deadline() {
-    download_fails(Fault::Trickle, "timed out");
+    download_fails(
+        Fault::Trickle,
+        "timed out: no complete answer within the 2-second deadline",
+    );
+}
+
+#[test]
+fn a_slow_download_within_the_deadline_succeeds_past_the_idle_timeout() {
+    let server = registry(None, Some(Fault::Slow));
+    let project = project(&server.url);
+    project.write(
+        ".larder/config.toml",
+        "[api]\ntimeout = 2\ndeadline = 60\nretries = 0\n",
+    );
+    let (code, stderr, took) = install(&project);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took > Duration::from_secs(4), "took {took:?}");
+    assert!(project.stored("hostile", "1.0.0").is_dir());
 }
 
 #[test]
@@ -127,7 +161,10 @@ fn a_trickled_universe_times_out_instead_of_hanging() {
     let project = project_with_deadline(&server.url);
     let (code, stderr, took) = install(&project);
     assert_eq!(code, Some(123), "{stderr}");
-    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(
+        stderr.contains("timed out: no complete answer within the 2-second deadline"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("error decoding"), "{stderr}");
     assert!(
         stderr.contains(&format!("{}/universe", server.url)),
@@ -182,7 +219,7 @@ fn a_universe_redirect_loop_is_cut_short() {
 }
 
 #[test]
-fn a_download_shorter_than_the_tarball_is_refused_by_the_digest() {
+fn a_download_cut_to_a_wrong_length_is_refused_and_the_lock_kept() {
     let server = registry(None, None);
     let project = project(&server.url);
     let (code, stderr, _) = install(&project);
@@ -422,4 +459,32 @@ fn a_megabyte_name_gives_a_short_error_line() {
     assert!(stderr.len() < 4096, "{} bytes of stderr", stderr.len());
     assert!(stderr.contains("more characters)"), "{stderr}");
     assert_nothing_written(&project);
+}
+
+#[test]
+fn search_does_not_print_source_secrets() {
+    let port = common::git::unused_port();
+    let source = format!("http://user:PASSWORD@127.0.0.1:{port}/?token=QUERYSECRET");
+    let project = project(&source);
+    let search = project
+        .larder(&["search", "nginx", "--source", &source])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&search.stderr);
+    assert_eq!(search.status.code(), Some(123), "{stderr}");
+    assert!(!stderr.contains("PASSWORD"), "{stderr}");
+    assert!(!stderr.contains("QUERYSECRET"), "{stderr}");
+    assert!(stderr.contains("api/v1/search?token=***"), "{stderr}");
+}
+
+#[test]
+fn a_lock_that_would_not_read_back_is_never_written() {
+    let project = project("http://127.0.0.1:9");
+    project.write("Berksfile", "metadata\n");
+    project.write("metadata.rb", "name \"evil\\nname\"\nversion '1.0.0'\n");
+    let output = project.larder(&["install"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(136), "{stderr}");
+    assert!(stderr.contains("cannot read back"), "{stderr}");
+    assert!(!project.path("larder.lock").exists(), "a lock was written");
 }

@@ -329,3 +329,91 @@ fn serves_a_prebuilt_registry() {
     let escape = get(&format!("{}/files/..%2Funiverse.json", server.url));
     assert_eq!(escape.status().as_u16(), 404);
 }
+
+/// Idle and half-sent connections, more than the server has file
+/// descriptors for, do not stop it: the header timeout closes them and the
+/// connection cap keeps descriptors free, so a real request is answered.
+#[test]
+fn idle_connections_do_not_stop_the_server() {
+    if !common::require_tool("prlimit", "--version") {
+        return;
+    }
+    let server = Server::start_with(
+        fixtures(),
+        &["prlimit", "--nofile=256:256", "--"],
+        &["--header-timeout", "2"],
+    );
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let idle: Vec<TcpStream> = (0..300)
+        .filter_map(|_| {
+            let mut stream = TcpStream::connect(&addr).ok()?;
+            let _ = stream.write_all(b"GET /universe HTTP/1.1\r\nHost: x");
+            Some(stream)
+        })
+        .collect();
+    assert!(idle.len() > 250, "only {} connections opened", idle.len());
+    let answer = client()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("{}/universe", server.url))
+        .send()
+        .expect("the server still answers");
+    assert_eq!(answer.status().as_u16(), 200);
+    drop(idle);
+}
+
+/// The peak resident memory of process `pid`, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("a VmHWM line");
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// Reading a tarball's metadata keeps only the metadata in memory: a small
+/// tarball holding 320 MB of top-level files leaves serve's peak resident
+/// memory far below that.
+#[test]
+fn reading_a_tarball_with_large_files_keeps_memory_small() {
+    if !common::require_tool("tar", "--version") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let cookbook = work.path().join("big");
+    std::fs::create_dir(&cookbook).unwrap();
+    std::fs::write(
+        cookbook.join("metadata.rb"),
+        "name 'big'\nversion '1.0.0'\n",
+    )
+    .unwrap();
+    for n in 0..20 {
+        let file = std::fs::File::create(cookbook.join(format!("blob{n}.bin"))).unwrap();
+        file.set_len(16 * 1000 * 1000).unwrap();
+    }
+    let registry = work.path().join("registry");
+    std::fs::create_dir(&registry).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(registry.join("big-1.0.0.tar.gz"))
+        .arg("-C")
+        .arg(work.path())
+        .arg("big")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tarball_size = std::fs::metadata(registry.join("big-1.0.0.tar.gz"))
+        .unwrap()
+        .len();
+    assert!(tarball_size < 2_000_000, "{tarball_size} bytes");
+
+    let server = Server::start(&registry);
+    let (status, universe) = get_json(&format!("{}/universe", server.url));
+    assert_eq!(status, 200);
+    assert!(universe["big"]["1.0.0"].is_object(), "{universe}");
+    let peak = peak_rss(server.child.id());
+    assert!(peak < 100 * 1000 * 1000, "peak RSS {peak} bytes");
+}

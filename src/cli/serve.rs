@@ -23,6 +23,10 @@ pub struct Args {
     /// Print one line per request to stderr.
     #[arg(long)]
     pub log: bool,
+    /// Seconds a client has to send its request headers before the
+    /// connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
 }
 
 /// Binds, prints `Serving N cookbook versions from DIR at URL` as the first
@@ -43,6 +47,10 @@ pub fn run(args: &Args, _output: &Output) -> Result<(), Failure> {
     let _ = stdout.flush();
     drop(stdout);
     server
-        .run(THREADS, args.log)
+        .run(
+            THREADS,
+            args.log,
+            std::time::Duration::from_secs(args.header_timeout),
+        )
         .map_err(|e| Failure::new(e.exit_code(), "serve", e.to_string()))
 }

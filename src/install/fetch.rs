@@ -322,10 +322,10 @@ fn fill_failure(error: CacheError) -> InstallError {
 }
 
 /// Where a registry's release is downloaded from, and with which headers:
-/// the download URL must keep the source's scheme (or go from `http` up to
-/// `https`), so a remote registry cannot name a local file; the source's
-/// user information goes with downloads from its own origin, and its API
-/// key only to that origin.
+/// the download URL must keep the source's scheme (`http` and `https`
+/// counting as one), so a remote registry cannot name a local file; the
+/// source's user information goes with downloads from its own origin, and
+/// its API key only to that origin.
 fn download_for(
     spec: &SourceSpec,
     name: &str,
@@ -349,8 +349,8 @@ fn download_for(
     let url = Url::parse(download_url).map_err(|e| refused(format!("it is not a URL: {e}")))?;
     if !crate::http::scheme_may_follow(source_url.scheme(), url.scheme()) {
         return Err(refused(format!(
-            "the registry {} is read over {}, and its downloads must be too (or go from http \
-             to https)",
+            "the registry {} is read over {}, and its downloads must be too (http and https \
+             count as one)",
             crate::http::redact(source_url.as_str()),
             source_url.scheme()
         )));

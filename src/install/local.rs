@@ -32,7 +32,7 @@ impl LocalCookbook {
             return Err(InstallError::MismatchedName {
                 path: path.to_path_buf(),
                 expected: expected.to_string(),
-                actual: metadata.name,
+                actual: crate::shown::shown(&metadata.name),
             });
         }
         Ok(LocalCookbook {

@@ -110,7 +110,7 @@ pub fn wanted(
                     return Err(InstallError::MismatchedName {
                         path: PathBuf::from(crate::http::redact(url)),
                         expected: name,
-                        actual: cookbook.metadata.name,
+                        actual: crate::shown::shown(&cookbook.metadata.name),
                     });
                 }
                 let location = git_location(&recorded, cookbook.revision.to_string());

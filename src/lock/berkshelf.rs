@@ -78,13 +78,23 @@ pub enum BerksfileLockError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The rendered lockfile does not parse (exit 136); nothing is written.
+    #[error(
+        "larder would write a Berkshelf lockfile {} that it cannot read back ({reason}); \
+         nothing was written. A cookbook's metadata or a source names a cookbook in a way \
+         larder cannot write; fix the name",
+        path.display()
+    )]
+    WouldNotReadBack { path: PathBuf, reason: String },
 }
 
 impl BerksfileLockError {
     /// The exit code Berkshelf uses for the same condition.
     pub fn exit_code(&self) -> i32 {
         match self {
-            BerksfileLockError::Read { .. } | BerksfileLockError::Parse { .. } => 136,
+            BerksfileLockError::Read { .. }
+            | BerksfileLockError::Parse { .. }
+            | BerksfileLockError::WouldNotReadBack { .. } => 136,
             BerksfileLockError::Write { .. } => 47,
         }
     }
@@ -167,12 +177,34 @@ impl BerksfileLock {
         Some(out)
     }
 
-    /// Writes the lockfile atomically. Returns false, writing nothing, when
-    /// there are no dependencies.
+    /// Writes the lockfile atomically, after checking that its text reads
+    /// back as itself. Returns false, writing nothing, when there are no
+    /// dependencies.
     pub fn write(&self, path: &Path) -> Result<bool, BerksfileLockError> {
         let Some(text) = self.render() else {
             return Ok(false);
         };
+        // Berkshelf's format is read leniently, so a name that breaks it
+        // may parse as something else: the text must read back as a lock
+        // that renders to the same text.
+        let reason = match BerksfileLock::parse(&text, path) {
+            Ok(read) if read.as_ref().and_then(BerksfileLock::render).as_ref() == Some(&text) => {
+                None
+            }
+            Ok(_) => Some("it reads back as a different lock".to_string()),
+            Err(BerksfileLockError::Parse {
+                line: Some(line),
+                message,
+                ..
+            }) => Some(format!("line {line}: {message}")),
+            Err(other) => Some(other.to_string()),
+        };
+        if let Some(reason) = reason {
+            return Err(BerksfileLockError::WouldNotReadBack {
+                path: path.to_path_buf(),
+                reason: crate::shown::shown(&reason),
+            });
+        }
         crate::atomic_file::write(path, text.as_bytes()).map_err(|source| {
             BerksfileLockError::Write {
                 path: path.to_path_buf(),
@@ -617,6 +649,23 @@ impl From<&Lock> for BerksfileLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lockfile_that_would_not_read_back_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Berksfile.lock");
+        let lock = crate::lock::Lock {
+            dependencies: vec![crate::lock::tests::dependency("bad\n(name", ">= 0.0.0")],
+            ..crate::lock::Lock::default()
+        };
+        let err = BerksfileLock::from(&lock).write(&path).unwrap_err();
+        assert!(
+            matches!(err, BerksfileLockError::WouldNotReadBack { .. }),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 136);
+        assert!(!path.exists());
+    }
 
     const FIXTURES: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

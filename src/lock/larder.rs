@@ -93,7 +93,8 @@ pub enum LarderLockError {
     /// The rendered lock does not parse (exit 136); nothing is written.
     #[error(
         "larder would write a lockfile {} that it cannot read back ({reason}); nothing was \
-         written. A source may list a cookbook with an unusable name",
+         written. A cookbook's metadata or a source names a cookbook in a way larder cannot \
+         write; fix the name",
         path.display()
     )]
     WouldNotReadBack { path: PathBuf, reason: String },
@@ -129,9 +130,13 @@ pub fn read(path: &Path) -> Result<Option<Lock>, LarderLockError> {
 pub fn write(lock: &Lock, path: &Path) -> Result<(), LarderLockError> {
     let text = render(lock);
     if let Err(e) = parse(&text, path) {
+        let reason = match e {
+            LarderLockError::Parse { line, message, .. } => format!("line {line}: {message}"),
+            other => other.to_string(),
+        };
         return Err(LarderLockError::WouldNotReadBack {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: crate::shown::shown(&reason),
         });
     }
     crate::atomic_file::write(path, text.as_bytes()).map_err(|source| LarderLockError::Write {

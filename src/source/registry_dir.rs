@@ -25,8 +25,13 @@ use crate::version::{Constraint, Version};
 /// The file that makes a directory a pre-built registry.
 pub const UNIVERSE_FILE: &str = "universe.json";
 
-/// The largest file read from an archive to learn its metadata.
+/// The largest `metadata.json` or `metadata.rb` read from an archive.
 const MAX_METADATA_FILE: u64 = 16 * 1024 * 1024;
+
+/// The largest other top-level file kept for `metadata.rb` to read (a
+/// `VERSION`, say), and the most such files may hold in all.
+const MAX_NEIGHBOUR_FILE: u64 = 64 * 1024;
+const MAX_NEIGHBOURS_TOTAL: u64 = 1024 * 1024;
 
 /// Where an entry's files are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +214,9 @@ fn is_tarball_name(path: &Path) -> bool {
 
 /// The metadata of the cookbook inside an archive: `metadata.json` of its
 /// top-level folder, or its `metadata.rb` evaluated beside the archive's
-/// other top-level files (which it may read, such as `VERSION`).
+/// other small top-level files (which it may read, such as `VERSION`).
+/// The archive is streamed; only the metadata files and at most
+/// [`MAX_NEIGHBOURS_TOTAL`] bytes of neighbours are kept in memory.
 fn read_archive_metadata(path: &Path) -> Result<Metadata, RegistryDirError> {
     let bad = |reason: String| RegistryDirError::BadArchive {
         path: path.to_path_buf(),
@@ -221,7 +228,8 @@ fn read_archive_metadata(path: &Path) -> Result<Metadata, RegistryDirError> {
     })?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     // Files directly inside each top-level folder, by folder.
-    let mut tops: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    let mut tops: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let mut neighbours_kept: u64 = 0;
     for item in archive.entries().map_err(|e| bad(e.to_string()))? {
         let mut item = item.map_err(|e| bad(e.to_string()))?;
         if !item.header().entry_type().is_file() {
@@ -240,21 +248,31 @@ fn read_archive_metadata(path: &Path) -> Result<Metadata, RegistryDirError> {
         let [top, file_name] = parts.as_slice() else {
             continue;
         };
-        if top.starts_with("._") || item.size() > MAX_METADATA_FILE {
+        let size = item.size();
+        let is_metadata = file_name == "metadata.json" || file_name == "metadata.rb";
+        let fits = if is_metadata {
+            size <= MAX_METADATA_FILE
+        } else {
+            size <= MAX_NEIGHBOUR_FILE && neighbours_kept + size <= MAX_NEIGHBOURS_TOTAL
+        };
+        if top.starts_with("._") || !fits {
             continue;
         }
         let mut bytes = Vec::new();
-        item.read_to_end(&mut bytes)
+        (&mut item)
+            .take(size)
+            .read_to_end(&mut bytes)
             .map_err(|e| bad(e.to_string()))?;
+        if !is_metadata {
+            neighbours_kept += bytes.len() as u64;
+        }
         tops.entry(top.clone())
             .or_default()
-            .push((file_name.clone(), bytes));
+            .insert(file_name.clone(), bytes);
     }
-    let is_metadata =
-        |(name, _): &(String, Vec<u8>)| name == "metadata.json" || name == "metadata.rb";
-    let mut cookbooks = tops
-        .into_iter()
-        .filter(|(_, files)| files.iter().any(is_metadata));
+    let mut cookbooks = tops.into_iter().filter(|(_, files)| {
+        files.contains_key("metadata.json") || files.contains_key("metadata.rb")
+    });
     let (top, files) = cookbooks
         .next()
         .ok_or_else(|| bad("no top-level folder holds metadata.json or metadata.rb".into()))?;
@@ -268,7 +286,7 @@ fn read_archive_metadata(path: &Path) -> Result<Metadata, RegistryDirError> {
         entry: path.to_path_buf(),
         source,
     };
-    if let Some((_, json)) = files.iter().find(|(name, _)| name == "metadata.json") {
+    if let Some(json) = files.get("metadata.json") {
         return Metadata::from_json(&shown.join("metadata.json"), json).map_err(metadata_error);
     }
     // metadata.rb may read its neighbours: lay them out in a scratch folder.

@@ -2,7 +2,8 @@
 //! injection through the binary: it serves a `/universe` and cookbook
 //! tarballs, and on command truncates a body, lies about its length,
 //! stalls, trickles a byte a second, resets the connection mid-body,
-//! answers 200 with an HTML error page or redirects in a loop. It records
+//! answers 200 with an HTML error page, redirects in a loop or to a local
+//! file. It records
 //! the path and headers of every request it reads.
 
 use std::io::{BufRead, BufReader, Write};
@@ -24,12 +25,17 @@ pub enum Fault {
     Stall,
     /// Send the body one byte a second.
     Trickle,
+    /// Send the body in eight parts, a second apart: slow, but never idle
+    /// for long.
+    Slow,
     /// Send half the body, then reset the connection (RST).
     Reset,
     /// Answer 200 with an HTML error page.
     HtmlPage,
     /// Redirect to the same URL, forever.
     RedirectLoop,
+    /// Redirect to a local file, `file:///etc/passwd`.
+    RedirectToFile,
 }
 
 /// One request the server read.
@@ -220,13 +226,8 @@ fn misbehave(
             b"<html><body><h1>502 Bad Gateway</h1></body></html>",
             None,
         ),
-        Some(Fault::RedirectLoop) => {
-            let mut stream = &stream;
-            write!(
-                stream,
-                "HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-        }
+        Some(Fault::RedirectLoop) => redirect(&stream, path),
+        Some(Fault::RedirectToFile) => redirect(&stream, "file:///etc/passwd"),
         Some(Fault::Stall) => {
             head(&stream, content_type, body.len())?;
             std::thread::sleep(Duration::from_secs(120));
@@ -237,6 +238,16 @@ fn misbehave(
             let mut stream = &stream;
             for byte in body {
                 stream.write_all(std::slice::from_ref(byte))?;
+                stream.flush()?;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Ok(())
+        }
+        Some(Fault::Slow) => {
+            head(&stream, content_type, body.len())?;
+            let mut stream = &stream;
+            for part in body.chunks(body.len().div_ceil(8).max(1)) {
+                stream.write_all(part)?;
                 stream.flush()?;
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -256,6 +267,14 @@ fn misbehave(
             Ok(())
         }
     }
+}
+
+fn redirect(stream: &TcpStream, location: &str) -> std::io::Result<()> {
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
 }
 
 fn head(stream: &TcpStream, content_type: &str, length: usize) -> std::io::Result<()> {

@@ -17,11 +17,27 @@ impl Server {
     /// Starts serving `dir` and waits until the server prints its URL.
     /// Panics (failing the test) if it does not start.
     pub fn start(dir: impl AsRef<Path>) -> Server {
+        Server::start_with(dir, &[], &[])
+    }
+
+    /// [`Server::start`] run through `wrapper` (such as `prlimit
+    /// --nofile=256 --`), with `args` added to `larder serve`.
+    pub fn start_with(dir: impl AsRef<Path>, wrapper: &[&str], args: &[&str]) -> Server {
         let dir = dir.as_ref();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
+        let larder = env!("CARGO_BIN_EXE_larder");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(larder);
+                command
+            }
+            None => Command::new(larder),
+        };
+        let mut child = command
             .arg("serve")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
