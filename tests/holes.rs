@@ -394,3 +394,50 @@ fn quiet_pull_prints_nothing_on_success() {
         assert!(output.stderr.is_empty(), "{output:?}");
     }
 }
+
+/// `larder ARGS` in `dir` must finish within `limit`; returns its output.
+fn finishes_within(dir: &Path, args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("larder {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn long_berksfiles_and_metadata_are_read_in_linear_time() {
+    // Quadratic evaluation took minutes at these sizes; linear takes a few
+    // seconds even in a debug build on a busy machine.
+    let limit = std::time::Duration::from_secs(60);
+    let project = Project::new();
+    let mut berksfile = String::from("source 'https://supermarket.chef.io'\n");
+    for i in 0..100_000 {
+        berksfile.push_str(&format!("cookbook 'c{i}', '>= 1.0'\n"));
+    }
+    project.write("Berksfile", &berksfile);
+    let output = finishes_within(project.dir.path(), &["manifest"], limit);
+    assert!(output.status.success(), "{output:?}");
+
+    let depends: Vec<String> = (0..50_000).map(|i| format!("depends 'd{i}'")).collect();
+    project.write(
+        "cookbook/metadata.rb",
+        &format!("name 'big'\nversion '1.0.0'\n{}\n", depends.join("; ")),
+    );
+    let output = finishes_within(
+        project.dir.path(),
+        &["manifest", "--metadata", "cookbook"],
+        limit,
+    );
+    assert!(output.status.success(), "{output:?}");
+}
