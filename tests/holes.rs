@@ -298,17 +298,25 @@ fn a_link_planted_in_a_store_entry_fails_install_verify_and_vendor() {
     assert!(!project.path("out/base/recipes/passwd.rb").exists());
 }
 
-/// The commands that print a result, each ready to run again: `pull` (a
-/// switch, then "already in place"), `pull --rollback` (back and forth),
-/// `verify-bundle`, `completions`, `version`.
-fn printing_commands(tmp: &Path) -> Vec<Vec<String>> {
-    let site = tmp.join("site");
-    let first = publish(&site, "first.tar.gz", &bundle(tmp, "a"));
-    let second = publish(&site, "second.tar.gz", &bundle(tmp, "b"));
-    let rolled = tmp.join("rolled");
+/// A project installed from `server`, bundles pulled into a directory
+/// twice (so that it can roll back), and every command that prints a
+/// result, each ready to run again: `pull` (a switch, then "already in
+/// place"), `pull --rollback` (back and forth), `verify-bundle`, the
+/// commands that read the lock or the store, `completions`, `version`.
+fn printing_commands(project: &Project, server: &Server) -> Vec<Vec<String>> {
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\ncookbook 'packages', '= 1.0.0'\n", server.url),
+    );
+    project.larder(&["install"]).assert().success();
+    let root = project.dir.path();
+    let site = root.join("site");
+    let first = publish(&site, "first.tar.gz", &bundle(root, "a"));
+    let second = publish(&site, "second.tar.gz", &bundle(root, "b"));
+    let rolled = root.join("rolled");
     for bundle in [&first, &second] {
-        larder()
-            .arg("pull")
+        project
+            .larder(&["pull"])
             .arg(bundle)
             .arg("--into")
             .arg(&rolled)
@@ -316,12 +324,12 @@ fn printing_commands(tmp: &Path) -> Vec<Vec<String>> {
             .success();
     }
     let path = |p: &Path| p.display().to_string();
-    vec![
+    let mut commands = vec![
         vec![
-            "pull".into(),
+            "pull".to_string(),
             path(&first),
             "--into".into(),
-            path(&tmp.join("pulled")),
+            path(&root.join("pulled")),
         ],
         vec![
             "pull".into(),
@@ -330,21 +338,48 @@ fn printing_commands(tmp: &Path) -> Vec<Vec<String>> {
             path(&rolled),
         ],
         vec!["verify-bundle".into(), path(&first)],
-        vec!["completions".into(), "bash".into()],
-        vec!["version".into()],
-    ]
+    ];
+    for args in [
+        &["list"][..],
+        &["show", "base"],
+        &["info", "base"],
+        &["tree"],
+        &["why", "base"],
+        &["contingent", "base"],
+        &["verify"],
+        &["outdated", "--all"],
+        &["config"],
+        &["manifest"],
+        &["shelf", "list"],
+        &["shelf", "show", "base"],
+        &["--format", "json", "list"],
+        &["completions", "bash"],
+        &["version"],
+    ] {
+        commands.push(args.iter().map(|a| a.to_string()).collect());
+    }
+    commands
+}
+
+/// `larder ARGS` in `project` with `stdout` as its standard output.
+fn run_with_stdout(project: &Project, args: &[String], stdout: Stdio) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(args)
+        .current_dir(project.dir.path())
+        .env("LARDER_HOME", project.home.path())
+        .stdout(stdout)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn a_full_stdout_fails_every_printing_command_with_a_message() {
-    let tmp = tempfile::tempdir().unwrap();
-    for args in printing_commands(tmp.path()) {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    for args in printing_commands(&project, &server) {
         for _ in 0..2 {
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
-                .args(&args)
-                .stdout(fs::File::create("/dev/full").unwrap())
-                .output()
-                .unwrap();
+            let full = fs::File::create("/dev/full").unwrap();
+            let output = run_with_stdout(&project, &args, full.into());
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(47), "{args:?}: {stderr}");
             assert!(
@@ -357,16 +392,13 @@ fn a_full_stdout_fails_every_printing_command_with_a_message() {
 
 #[test]
 fn a_closed_stdout_ends_every_printing_command_quietly() {
-    let tmp = tempfile::tempdir().unwrap();
-    for args in printing_commands(tmp.path()) {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    for args in printing_commands(&project, &server) {
         for _ in 0..2 {
             let (reader, writer) = std::io::pipe().unwrap();
             drop(reader);
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
-                .args(&args)
-                .stdout(Stdio::from(writer))
-                .output()
-                .unwrap();
+            let output = run_with_stdout(&project, &args, writer.into());
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
             assert!(!stderr.contains("panic"), "{args:?}: {stderr}");
