@@ -3,10 +3,11 @@
 #   1. `install` into an empty store: 5 cookbooks (app 1.0.0 and what it
 #      needs) from `larder serve registry-fixtures` on loopback;
 #   2. `pull` of a 2,000-file bundle (200 cookbooks of 10 files) into a new
-#      DIR, and a switch between two such bundles.
+#      DIR, a switch between two such bundles, and a pull of the bundle DIR
+#      already has (which reads the live set to check it).
 # Each is timed (median wall time of ROUNDS runs) for LARDER and, when
 # given, LARDER_BASE (a build of a commit before the flushes, for the
-# difference), and run once under `strace -f -c -w` for the wall time spent
+# difference; the two take turns), and run once under `strace -f -c -w` for the wall time spent
 # in fsync/fdatasync and the number of calls.
 # Usage: benches/durability.sh [ROUNDS]
 #   LARDER=target/debug/larder LARDER_BASE=/path/to/older/larder
@@ -76,6 +77,16 @@ run_pull_switch() {
   e=$(now)
   ms "$s" "$e"
 }
+# pull the bundle DIR already has (the live set is checked file by file)
+run_pull_again() {
+  rm -rf "$work/into" "$work/into.larder"
+  "$1" -q pull "$bundle_a" --into "$work/into" >/dev/null
+  local s e
+  s=$(now)
+  "$1" -q pull "$bundle_a" --into "$work/into" >/dev/null
+  e=$(now)
+  ms "$s" "$e"
+}
 # fsync/fdatasync wall time (ms) and calls of one run of CASE with BINARY
 fsync_share() {
   local case=$1 binary=$2 wrapper="$work/traced"
@@ -88,13 +99,21 @@ fsync_share() {
 
 echo "| case | this build | base build | difference | fsync in this build (strace -c -w) |"
 echo "|---|---|---|---|---|"
-for case in install pull_new pull_switch; do
-  this=$(for _ in $(seq "$ROUNDS"); do "run_$case" "$LARDER"; done | median)
+for case in install pull_new pull_switch pull_again; do
+  # The two builds take turns, so that the machine's drift hits both.
+  : >"$work/this.txt"
+  : >"$work/base.txt"
+  for _ in $(seq "$ROUNDS"); do
+    "run_$case" "$LARDER" >>"$work/this.txt"
+    if [ -n "$LARDER_BASE" ]; then "run_$case" "$LARDER_BASE" >>"$work/base.txt"; fi
+  done
+  this=$(median <"$work/this.txt")
   if [ -n "$LARDER_BASE" ]; then
-    base=$(for _ in $(seq "$ROUNDS"); do "run_$case" "$LARDER_BASE"; done | median)
+    base=$(median <"$work/base.txt")
     diff=$(awk -v a="$this" -v b="$base" 'BEGIN {printf "%+.1f ms (%+.0f %%)", a-b, (a-b)*100/b}')
   else
     base=n/a diff=n/a
   fi
-  echo "| $case | $this ms | $base ms | $diff | $(fsync_share "$case" "$LARDER") |"
+  flushed=$(fsync_share "$case" "$LARDER")
+  echo "| $case | $this ms | $base ms | $diff | ${flushed:-none} |"
 done

@@ -76,19 +76,50 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
-/// Flushes every file and directory of the tree at `dir` to disk, each
-/// directory after what it holds: what a tree needs before it is renamed
-/// into place, so that after a power loss the new name never shows a
-/// partial tree. Links and other kinds of files have nothing to flush.
+/// Flushes every file and directory of the tree at `dir` to disk, the
+/// directories after the files: what a tree needs before it is renamed into
+/// place, so that after a power loss the new name never shows a partial
+/// tree. Links and other kinds of files have nothing to flush. The flushes
+/// run on several threads, which lets the filesystem commit them together
+/// (one journal commit for many files rather than one each).
 pub fn sync_tree(dir: &Path) -> std::io::Result<()> {
-    for item in walkdir::WalkDir::new(dir).contents_first(true) {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    for item in walkdir::WalkDir::new(dir) {
         let item = item.map_err(std::io::Error::from)?;
         let kind = item.file_type();
-        if kind.is_file() || kind.is_dir() {
-            fs::File::open(item.path())?.sync_all()?;
+        if kind.is_file() {
+            files.push(item.into_path());
+        } else if kind.is_dir() {
+            dirs.push(item.into_path());
         }
     }
-    Ok(())
+    sync_all_of(&files)?;
+    sync_all_of(&dirs)
+}
+
+/// How many flushes [`sync_tree`] runs at once.
+const SYNC_THREADS: usize = 16;
+
+/// Flushes every path of `paths`, [`SYNC_THREADS`] at a time.
+fn sync_all_of(paths: &[PathBuf]) -> std::io::Result<()> {
+    let chunk = paths.len().div_ceil(SYNC_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .try_for_each(|path| fs::File::open(path)?.sync_all())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|worker| {
+            worker
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("a flush thread panicked")))
+        })
+    })
 }
 
 /// Renames `from` (already flushed: see [`sync_tree`]) to `to`, then

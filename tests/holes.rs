@@ -298,17 +298,25 @@ fn a_link_planted_in_a_store_entry_fails_install_verify_and_vendor() {
     assert!(!project.path("out/base/recipes/passwd.rb").exists());
 }
 
-/// The commands that print a result, each ready to run again: `pull` (a
-/// switch, then "already in place"), `pull --rollback` (back and forth),
-/// `verify-bundle`, `completions`, `version`.
-fn printing_commands(tmp: &Path) -> Vec<Vec<String>> {
-    let site = tmp.join("site");
-    let first = publish(&site, "first.tar.gz", &bundle(tmp, "a"));
-    let second = publish(&site, "second.tar.gz", &bundle(tmp, "b"));
-    let rolled = tmp.join("rolled");
+/// A project installed from `server`, bundles pulled into a directory
+/// twice (so that it can roll back), and every command that prints a
+/// result, each ready to run again: `pull` (a switch, then "already in
+/// place"), `pull --rollback` (back and forth), `verify-bundle`, the
+/// commands that read the lock or the store, `completions`, `version`.
+fn printing_commands(project: &Project, server: &Server) -> Vec<Vec<String>> {
+    project.write(
+        "Berksfile",
+        &format!("source '{}'\ncookbook 'packages', '= 1.0.0'\n", server.url),
+    );
+    project.larder(&["install"]).assert().success();
+    let root = project.dir.path();
+    let site = root.join("site");
+    let first = publish(&site, "first.tar.gz", &bundle(root, "a"));
+    let second = publish(&site, "second.tar.gz", &bundle(root, "b"));
+    let rolled = root.join("rolled");
     for bundle in [&first, &second] {
-        larder()
-            .arg("pull")
+        project
+            .larder(&["pull"])
             .arg(bundle)
             .arg("--into")
             .arg(&rolled)
@@ -316,12 +324,12 @@ fn printing_commands(tmp: &Path) -> Vec<Vec<String>> {
             .success();
     }
     let path = |p: &Path| p.display().to_string();
-    vec![
+    let mut commands = vec![
         vec![
-            "pull".into(),
+            "pull".to_string(),
             path(&first),
             "--into".into(),
-            path(&tmp.join("pulled")),
+            path(&root.join("pulled")),
         ],
         vec![
             "pull".into(),
@@ -330,21 +338,48 @@ fn printing_commands(tmp: &Path) -> Vec<Vec<String>> {
             path(&rolled),
         ],
         vec!["verify-bundle".into(), path(&first)],
-        vec!["completions".into(), "bash".into()],
-        vec!["version".into()],
-    ]
+    ];
+    for args in [
+        &["list"][..],
+        &["show", "base"],
+        &["info", "base"],
+        &["tree"],
+        &["why", "base"],
+        &["contingent", "base"],
+        &["verify"],
+        &["outdated", "--all"],
+        &["config"],
+        &["manifest"],
+        &["shelf", "list"],
+        &["shelf", "show", "base"],
+        &["--format", "json", "list"],
+        &["completions", "bash"],
+        &["version"],
+    ] {
+        commands.push(args.iter().map(|a| a.to_string()).collect());
+    }
+    commands
+}
+
+/// `larder ARGS` in `project` with `stdout` as its standard output.
+fn run_with_stdout(project: &Project, args: &[String], stdout: Stdio) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(args)
+        .current_dir(project.dir.path())
+        .env("LARDER_HOME", project.home.path())
+        .stdout(stdout)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn a_full_stdout_fails_every_printing_command_with_a_message() {
-    let tmp = tempfile::tempdir().unwrap();
-    for args in printing_commands(tmp.path()) {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    for args in printing_commands(&project, &server) {
         for _ in 0..2 {
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
-                .args(&args)
-                .stdout(fs::File::create("/dev/full").unwrap())
-                .output()
-                .unwrap();
+            let full = fs::File::create("/dev/full").unwrap();
+            let output = run_with_stdout(&project, &args, full.into());
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(47), "{args:?}: {stderr}");
             assert!(
@@ -357,16 +392,13 @@ fn a_full_stdout_fails_every_printing_command_with_a_message() {
 
 #[test]
 fn a_closed_stdout_ends_every_printing_command_quietly() {
-    let tmp = tempfile::tempdir().unwrap();
-    for args in printing_commands(tmp.path()) {
+    let server = Server::start(fixtures());
+    let project = Project::new();
+    for args in printing_commands(&project, &server) {
         for _ in 0..2 {
             let (reader, writer) = std::io::pipe().unwrap();
             drop(reader);
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
-                .args(&args)
-                .stdout(Stdio::from(writer))
-                .output()
-                .unwrap();
+            let output = run_with_stdout(&project, &args, writer.into());
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
             assert!(!stderr.contains("panic"), "{args:?}: {stderr}");
@@ -393,4 +425,51 @@ fn quiet_pull_prints_nothing_on_success() {
         assert!(output.stdout.is_empty(), "{output:?}");
         assert!(output.stderr.is_empty(), "{output:?}");
     }
+}
+
+/// `larder ARGS` in `dir` must finish within `limit`; returns its output.
+fn finishes_within(dir: &Path, args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("larder {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn long_berksfiles_and_metadata_are_read_in_linear_time() {
+    // Quadratic evaluation took minutes at these sizes; linear takes a few
+    // seconds even in a debug build on a busy machine.
+    let limit = std::time::Duration::from_secs(60);
+    let project = Project::new();
+    let mut berksfile = String::from("source 'https://supermarket.chef.io'\n");
+    for i in 0..100_000 {
+        berksfile.push_str(&format!("cookbook 'c{i}', '>= 1.0'\n"));
+    }
+    project.write("Berksfile", &berksfile);
+    let output = finishes_within(project.dir.path(), &["manifest"], limit);
+    assert!(output.status.success(), "{output:?}");
+
+    let depends: Vec<String> = (0..50_000).map(|i| format!("depends 'd{i}'")).collect();
+    project.write(
+        "cookbook/metadata.rb",
+        &format!("name 'big'\nversion '1.0.0'\n{}\n", depends.join("; ")),
+    );
+    let output = finishes_within(
+        project.dir.path(),
+        &["manifest", "--metadata", "cookbook"],
+        limit,
+    );
+    assert!(output.status.success(), "{output:?}");
 }

@@ -150,3 +150,21 @@ fn the_first_pull_over_a_plain_directory_never_leaves_dir_missing() {
         "{}"
     );
 }
+
+#[test]
+fn a_pull_into_a_removed_dir_never_leaves_previous_naming_the_live_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let first = publish(&site, "first.tar.gz", &bundle(tmp.path(), "a"));
+    let second = publish(&site, "second.tar.gz", &bundle(tmp.path(), "b"));
+    let into = tmp.path().join("cookbooks");
+    pull(&first, &into);
+    pull(&second, &into);
+    fs::remove_file(&into).unwrap();
+    pull(&first, &into);
+
+    let live = fs::read_link(&into).unwrap().display().to_string();
+    let previous =
+        fs::read_to_string(tmp.path().join("cookbooks.larder/previous")).unwrap_or_default();
+    assert_ne!(previous.trim_end(), live, "previous names the live set");
+}

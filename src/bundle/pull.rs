@@ -477,6 +477,12 @@ impl Layout {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.point_at(target)?;
+                // Nothing was replaced; a `previous` that names the set now
+                // live would make the next rollback a no-op.
+                let previous = fs::read_to_string(&self.previous).unwrap_or_default();
+                if previous.trim_end() == target {
+                    remove_path(&self.previous)?;
+                }
                 return Ok(None);
             }
             Err(e) => return Err(BundleError::io("inspect", &self.dir, e)),

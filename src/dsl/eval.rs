@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ruby_prism::{BlockNode, CallNode, DefNode, Location, Node, StatementsNode};
@@ -1361,7 +1362,13 @@ impl<'a, 'pr, H: Handler> Evaluator<'a, 'pr, H> {
         if !metadata.is_file() {
             return Err(cannot("it is not a regular file".to_string()));
         }
-        let file = std::fs::File::open(&resolved).map_err(|e| cannot(e.to_string()))?;
+        // Opened without blocking: a FIFO put in the file's place since the
+        // check above is refused below instead of waiting for a writer.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&resolved)
+            .map_err(|e| cannot(e.to_string()))?;
         let is_file = file
             .metadata()
             .map_err(|e| cannot(e.to_string()))?
