@@ -732,7 +732,9 @@ mod tests {
         ));
         let err = Source::parse("ftp://h/b.tgz").unwrap_err();
         assert!(err.to_string().contains("scheme 'ftp'"), "{err}");
-        let sidecar = Source::parse("http://h/x/b.tgz?v=1").unwrap().sidecar();
-        assert_eq!(sidecar.to_string(), "http://h/x/b.tgz.sha256?v=1");
+        let Source::Http(sidecar) = Source::parse("http://h/x/b.tgz?v=1").unwrap().sidecar() else {
+            panic!("an http bundle has an http sidecar");
+        };
+        assert_eq!(sidecar.as_str(), "http://h/x/b.tgz.sha256?v=1");
     }
 }
