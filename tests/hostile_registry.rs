@@ -229,7 +229,7 @@ fn a_download_cut_to_a_wrong_length_is_refused_and_the_lock_kept() {
     server.set_download_fault(Some(Fault::WrongLength));
 
     let (code, stderr, _) = install(&project);
-    assert_ne!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(154), "{stderr}");
     assert!(
         stderr.contains(&format!("{}{TARBALL}", server.url)),
         "{stderr}"
