@@ -161,14 +161,20 @@ fn publish_cookbook(
     let size = std::fs::metadata(&packed)
         .map_err(|e| BundleError::io("read", &packed, e))?
         .len();
-    cookbook_object::unpack_checked(
+    let url = store.object_url(&key);
+    match cookbook_object::unpack_checked(
         &packed,
         &work.join("check"),
         &tree,
         &Limits::default(),
-        &store.object_url(&key),
-    )?;
-    Ok(CookbookObject { key, sha256, size })
+        &url,
+    ) {
+        Ok(_) => Ok(CookbookObject { key, sha256, size }),
+        Err(_) => Err(DeliveryError::Corrupt {
+            object: url,
+            actual: sha256,
+        }),
+    }
 }
 
 /// A cookbook name or version must be usable as one part of an object key.
