@@ -11,7 +11,13 @@
 //! /srv/cookbooks.larder/previous            link target of the previous set
 //! /srv/cookbooks.larder/tmp/                downloads and unpacking; emptied by every run
 //! /srv/cookbooks.larder/lock                held while a pull or rollback runs
+//! /srv/cookbooks.larder/store/              `pull --stack`'s local content store
 //! ```
+//!
+//! [`pull_built`] is the common frame: lock, recovery, the in-place check,
+//! a staging folder for a builder to fill, then the switch. `pull` fills it
+//! from a whole bundle ([`unpack_download`]); `pull --stack` may assemble
+//! it from cookbook objects instead (`crate::delivery::pull`).
 //!
 //! The order of work guarantees that a crash at any point leaves the old or
 //! the new set complete at DIR: the bundle is downloaded into `tmp/` while
