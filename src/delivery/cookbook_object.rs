@@ -48,6 +48,13 @@ pub fn file_list(unpacked: &Unpacked) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The deflate level of cookbook objects: the fastest. They are made on
+/// every publish of a bundle with new cookbooks, after the bundle itself
+/// (made at [`crate::bundle::gzip::LEVEL`]); on source text level 1 is
+/// about a fifth larger than level 6, on incompressible files (the large
+/// ones) the same size in a fraction of the time (docs/PERFORMANCE.md).
+const LEVEL: u32 = 1;
+
 /// Packs the cookbook folder `dir`, whose contents are `contents`, into
 /// the `.tar.gz` at `out`; returns the sha256 and size of what was written.
 /// The same files give the same bytes.
@@ -60,7 +67,7 @@ pub fn pack(
     let io_err = |e: io::Error| BundleError::io("write", out, e);
     let file = File::create(out).map_err(io_err)?;
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let gz = ParallelGz::new(hashing, threads).map_err(io_err)?;
+    let gz = ParallelGz::with_level(hashing, threads, LEVEL).map_err(io_err)?;
     let mut tar = tar::Builder::new(gz);
     let mut entries: Vec<(&str, Option<&archive::UnpackedFile>)> = contents
         .dirs

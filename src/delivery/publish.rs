@@ -48,10 +48,24 @@ pub fn publish(
     provenance: Provenance,
 ) -> Result<Published, DeliveryError> {
     store.ensure_writable()?;
-    let (sha256, size) = hash_file(bundle)?;
     let scratch = tempfile::tempdir()
         .map_err(|e| BundleError::io("create a directory in", &std::env::temp_dir(), e))?;
-    let (manifest, unpacked) = unpack_bundle(bundle, &scratch.path().join("bundle"))?;
+    // Hashing the bundle (its name) and unpacking it (for its cookbook
+    // objects) both read all of it: on two cores at once.
+    let (hashed, unpacked) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| hash_file(bundle));
+        let unpacked = unpack_bundle(bundle, &scratch.path().join("bundle"));
+        let hashed = hashing.join().unwrap_or_else(|_| {
+            Err(BundleError::io(
+                "hash",
+                bundle,
+                io::Error::other("the hashing thread panicked"),
+            ))
+        });
+        (hashed, unpacked)
+    });
+    let (sha256, size) = hashed?;
+    let (manifest, unpacked) = unpacked?;
     let mut objects = Vec::with_capacity(manifest.cookbooks.len());
     for (i, cookbook) in manifest.cookbooks.iter().enumerate() {
         let folder = format!("{ARCHIVE_ROOT}/{}", cookbook.name);

@@ -143,6 +143,10 @@ impl Store {
                 let mut builder = AmazonS3Builder::from_env()
                     .with_url(url)
                     .with_virtual_hosted_style_request(false)
+                    // Every object is checked against its digest by its
+                    // reader, so the payload is not hashed a second time
+                    // to sign it (the headers still are).
+                    .with_unsigned_payload(true)
                     .with_client_options(options)
                     .with_retry(retry);
                 let endpoint = std::env::var("AWS_ENDPOINT_URL")
