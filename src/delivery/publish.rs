@@ -66,22 +66,33 @@ pub fn publish(
     });
     let (sha256, size) = hashed?;
     let (manifest, unpacked) = unpacked?;
-    let mut objects = Vec::with_capacity(manifest.cookbooks.len());
-    for (i, cookbook) in manifest.cookbooks.iter().enumerate() {
-        let folder = format!("{ARCHIVE_ROOT}/{}", cookbook.name);
-        let contents = cookbook_part(&unpacked, &folder);
-        let dir = scratch.path().join("bundle").join(&folder);
-        let work = scratch.path().join(format!("object-{i}"));
-        objects.push(publish_cookbook(store, cookbook, &dir, &contents, &work)?);
-    }
     let key = bundle_key(&sha256);
-    let uploaded = match store.size_of(&key)? {
-        Some(_) => {
-            check_existing(store, &key, &sha256)?;
-            false
-        }
-        None => store.upload(&key, bundle, size)? == Created::New,
-    };
+    // The bundle goes up while the cookbook objects are made and sent.
+    let (uploaded, objects) = std::thread::scope(|scope| {
+        let upload = scope.spawn(|| upload_bundle(store, bundle, &key, &sha256, size));
+        let objects: Result<Vec<_>, DeliveryError> = manifest
+            .cookbooks
+            .iter()
+            .enumerate()
+            .map(|(i, cookbook)| {
+                let folder = format!("{ARCHIVE_ROOT}/{}", cookbook.name);
+                let contents = cookbook_part(&unpacked, &folder);
+                let dir = scratch.path().join("bundle").join(&folder);
+                let work = scratch.path().join(format!("object-{i}"));
+                publish_cookbook(store, cookbook, &dir, &contents, &work)
+            })
+            .collect();
+        let uploaded = upload.join().unwrap_or_else(|_| {
+            Err(DeliveryError::Io {
+                action: "upload",
+                path: bundle.to_path_buf(),
+                source: io::Error::other("the upload thread panicked"),
+            })
+        });
+        (uploaded, objects)
+    });
+    let uploaded = uploaded?;
+    let objects = objects?;
     store.create(
         &sidecar_key(&sha256),
         format!("{sha256}  {sha256}.tar.gz\n").into_bytes(),
@@ -102,6 +113,24 @@ pub fn publish(
         uploaded,
         record,
     })
+}
+
+/// Uploads the bundle to `key` unless it is there already (then checked);
+/// whether it was uploaded.
+fn upload_bundle(
+    store: &Store,
+    bundle: &Path,
+    key: &str,
+    sha256: &str,
+    size: u64,
+) -> Result<bool, DeliveryError> {
+    match store.size_of(key)? {
+        Some(_) => {
+            check_existing(store, key, sha256)?;
+            Ok(false)
+        }
+        None => Ok(store.upload(key, bundle, size)? == Created::New),
+    }
 }
 
 /// Streams the stored object and checks that it has the digest its name
