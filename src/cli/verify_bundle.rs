@@ -15,7 +15,8 @@ pub struct Args {
     /// The bundle file (its sidecar is FILE.sha256).
     #[arg(required_unless_present = "into", conflicts_with = "into")]
     pub file: Option<PathBuf>,
-    /// Check the cookbook set a pull put at DIR instead, reading every file.
+    /// Check the cookbook set a pull put at DIR instead, reading every file
+    /// (exit 155 when one differs from the manifest).
     #[arg(long, value_name = "DIR")]
     pub into: Option<PathBuf>,
 }
