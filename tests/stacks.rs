@@ -7,7 +7,14 @@
 //! tampered bundle or a pointer to a deleted one with DIR unchanged, a
 //! wrong secret key refused without printing it, a pull killed
 //! mid-download through a read-only HTTP store, and the fixed-URL copy
-//! accepted by `sha256sum -c`.
+//! accepted by `sha256sum -c`. Incremental updates: an update changing one
+//! cookbook fetches that cookbook's object and the record only (JSON
+//! figures, and the S3 server's request log), the assembled set equals
+//! the whole bundle unpacked, old content is pruned, a file edited in
+//! place is found by `verify-bundle --into` and never linked again, pulls
+//! killed while fetching or assembling leave a complete set, and cold
+//! instances and bundles published without cookbook objects take the
+//! whole bundle.
 
 mod common;
 
@@ -236,6 +243,8 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    an_update_fetches_only_the_changed_cookbook,
+    bundles_without_cookbook_objects_are_pulled_whole,
     publishing_twice_stores_one_bundle,
     stacks_are_pinned_promoted_and_rolled_back,
     of_two_racing_promotions_exactly_one_wins,
@@ -464,14 +473,31 @@ fn a_tampered_bundle_is_refused_and_dir_is_unchanged(store: &Store) {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     fs::write(&object, &bytes).unwrap();
+    // A cold instance fetches the whole bundle, and refuses it.
+    let cold = store.path("cold");
+    store
+        .larder(&["pull", "--stack", "production", "--into"])
+        .arg(&cold)
+        .assert()
+        .code(153)
+        .stderr(contains("Nothing was changed"));
+    assert_eq!(snapshot(&cold), (None, BTreeMap::new()));
+    // A warm one fetches only the changed cookbooks; a damaged cookbook
+    // object is refused as well.
+    let app = cookbook_object(store, &two, "app");
+    let mut bytes = fs::read(&app).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&app, &bytes).unwrap();
     store
         .larder(&["pull", "--stack", "production", "--into"])
         .arg(&dir)
         .assert()
-        .code(153)
-        .stderr(contains("Nothing was changed"));
+        .code(173)
+        .stderr(contains("does not match its digest"))
+        .stderr(contains("cookbooks/app/1.1.0/"));
     assert_eq!(snapshot(&dir), before);
-    // Publishing the same bundle again finds the damaged object.
+    // Publishing the same bundle again finds the damaged objects.
     let (path, _) = bundle(store, "two");
     store
         .larder(&["publish"])
@@ -492,15 +518,18 @@ fn a_pointer_to_a_deleted_bundle_is_a_clear_error(store: &Store) {
     let before = snapshot(&dir);
     let two = publish(store, "two", Some("production"));
     fs::remove_file(store.object(&format!("bundles/{two}.tar.gz"))).unwrap();
+    // A cold instance needs the whole bundle.
+    let cold = store.path("cold");
     store
         .larder(&["pull", "--stack", "production", "--into"])
-        .arg(&dir)
+        .arg(&cold)
         .assert()
         .code(172)
         .stderr(contains(format!(
             "stack 'production' points at bundle {two}, which is not in {}",
             store.url
         )));
+    assert_eq!(snapshot(&cold), (None, BTreeMap::new()));
     assert_eq!(snapshot(&dir), before);
     // Nor can it be promoted, or pinned again.
     store
@@ -975,4 +1004,440 @@ fn a_bundle_over_the_size_limit_is_refused_while_downloading() {
         .code(154)
         .stderr(contains("(download)"));
     assert!(!store.path("live").exists());
+}
+
+/// The file of the store object of cookbook `name` in bundle `digest`, as
+/// its record names it.
+fn cookbook_object(store: &Store, digest: &str, name: &str) -> PathBuf {
+    let record: Value =
+        serde_json::from_slice(&fs::read(store.object(&format!("bundles/{digest}.json"))).unwrap())
+            .unwrap();
+    let cookbook = record["cookbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {record}"));
+    store.object(cookbook["object"]["key"].as_str().unwrap())
+}
+
+/// Every folder and file below `dir` (following `dir` itself if it is a
+/// link): folders as `None`, files as their bytes and executable bit.
+fn tree(dir: &Path) -> BTreeMap<String, Option<(Vec<u8>, bool)>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = entry.unwrap();
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap()
+            .display()
+            .to_string();
+        let value = entry.file_type().is_file().then(|| {
+            let mode = entry.metadata().unwrap().permissions().mode();
+            (fs::read(entry.path()).unwrap(), mode & 0o111 != 0)
+        });
+        found.insert(rel, value);
+    }
+    found
+}
+
+/// The set the whole bundle unpacks to, pulled by path into a fresh
+/// directory (the path `larder pull` has always taken).
+fn whole_bundle_tree(store: &Store, variant: &str) -> BTreeMap<String, Option<(Vec<u8>, bool)>> {
+    let reference = store.path(&format!("whole-{variant}"));
+    store
+        .larder(&["pull"])
+        .arg(store.path(&format!("bundle-{variant}.tar.gz")))
+        .arg("--into")
+        .arg(&reference)
+        .assert()
+        .success();
+    tree(&reference)
+}
+
+/// `pull --stack production --into DIR -F json`, which must succeed.
+fn pull_json(store: &Store, dir: &Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "pull",
+        "--stack",
+        "production",
+        "--into",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    store.json(&args)
+}
+
+fn names(moved: &Value) -> Vec<String> {
+    moved
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The local store's entries beside `dir`.
+fn local_entries(dir: &Path) -> Vec<String> {
+    let mut state = dir.as_os_str().to_owned();
+    state.push(".larder");
+    let mut names: Vec<String> = fs::read_dir(PathBuf::from(state).join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The tree digests of a bundle's cookbooks, by name, from its record.
+fn trees_of(store: &Store, digest: &str) -> BTreeMap<String, String> {
+    let record: Value =
+        serde_json::from_slice(&fs::read(store.object(&format!("bundles/{digest}.json"))).unwrap())
+            .unwrap();
+    record["cookbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn an_update_fetches_only_the_changed_cookbook(store: &Store) {
+    let two = publish(store, "two", Some("production"));
+    let dir = store.path("live");
+    // A cold instance takes the whole bundle.
+    let first = pull_json(store, &dir, &[]);
+    assert_eq!(first["transfer"]["mode"], "full", "{first}");
+    assert_eq!(
+        first["transfer"]["bundle_bytes"],
+        fs::metadata(store.path("bundle-two.tar.gz")).unwrap().len()
+    );
+    // `three` changes app's files and nothing else.
+    let three = publish(store, "three", Some("production"));
+    let app = cookbook_object(store, &three, "app");
+    if let Backend::S3(server) = &store.backend {
+        server.take_requests();
+    }
+    let update = pull_json(store, &dir, &[]);
+    let transfer = &update["transfer"];
+    assert_eq!(transfer["mode"], "incremental", "{update}");
+    assert_eq!(names(&transfer["fetched"]), ["app"]);
+    assert_eq!(names(&transfer["reused"]), ["base", "db"]);
+    assert_eq!(transfer["fetched_bytes"], fs::metadata(&app).unwrap().len());
+    assert_eq!(transfer["bundle_bytes"], 0);
+    assert_eq!(
+        transfer["record_bytes"],
+        fs::metadata(store.object(&format!("bundles/{three}.json")))
+            .unwrap()
+            .len()
+    );
+    if let Backend::S3(server) = &store.backend {
+        // What the server saw: the pointer, the record, app's object.
+        let key = |k: &str| format!("GET /{BUCKET}/ci/{k}");
+        let app_key = app.strip_prefix(server.object_path("ci")).unwrap();
+        assert_eq!(
+            server.take_requests(),
+            [
+                key("stacks/production.json"),
+                key(&format!("bundles/{three}.json")),
+                key(&app_key.display().to_string()),
+            ]
+        );
+    }
+    // The same set, byte for byte, as the whole bundle unpacked.
+    assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));
+    store
+        .larder(&["verify-bundle", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let text = store
+        .larder(&["-v", "pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stderr).contains("Fetched only the stack's pointer"),
+        "{text:?}"
+    );
+
+    // Two sets are kept, and the local store holds what they use.
+    let (two_trees, three_trees) = (trees_of(store, &two), trees_of(store, &three));
+    let mut expected: Vec<String> = two_trees
+        .values()
+        .chain(three_trees.values())
+        .cloned()
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(local_entries(&dir), expected);
+    // Going to `one` (app 1.0.0, base, web) drops what only `two` used.
+    let one = publish(store, "one", Some("production"));
+    let back = pull_json(store, &dir, &[]);
+    assert_eq!(names(&back["transfer"]["fetched"]), ["app", "web"]);
+    assert_eq!(names(&back["transfer"]["reused"]), ["base"]);
+    let mut expected: Vec<String> = trees_of(store, &one)
+        .values()
+        .chain(three_trees.values())
+        .cloned()
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(local_entries(&dir), expected);
+    assert_eq!(tree(&dir), whole_bundle_tree(store, "one"));
+    // With --keep 3, the set before the previous one stays too.
+    store
+        .larder(&["stack", "pin", "production", &two])
+        .assert()
+        .success();
+    let kept = pull_json(store, &dir, &["--keep", "3"]);
+    // db is still used by `three`, the previous set, so it is still here.
+    assert_eq!(names(&kept["transfer"]["fetched"]), ["app"]);
+    assert_eq!(names(&kept["transfer"]["reused"]), ["base", "db"]);
+    let mut state = dir.as_os_str().to_owned();
+    state.push(".larder/sets");
+    assert_eq!(fs::read_dir(PathBuf::from(state)).unwrap().count(), 3);
+    assert_eq!(tree(&dir), whole_bundle_tree(store, "two"));
+}
+
+fn bundles_without_cookbook_objects_are_pulled_whole(store: &Store) {
+    publish(store, "two", Some("production"));
+    let dir = store.path("live");
+    pull_json(store, &dir, &[]);
+    // A bundle whose record was written before bundles were also stored
+    // cookbook by cookbook: no objects, no manifest digest.
+    let three = publish(store, "three", Some("production"));
+    let record_path = store.object(&format!("bundles/{three}.json"));
+    let mut record: Value = serde_json::from_slice(&fs::read(&record_path).unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("manifest_sha256");
+    for cookbook in record["cookbooks"].as_array_mut().unwrap() {
+        cookbook.as_object_mut().unwrap().remove("object");
+    }
+    fs::write(&record_path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    let update = pull_json(store, &dir, &[]);
+    assert_eq!(update["transfer"]["mode"], "full", "{update}");
+    assert_eq!(update["transfer"]["fetched"], serde_json::json!([]));
+    assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));
+    store
+        .larder(&["stack", "show", "production"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_file_edited_in_place_is_found_and_never_linked_into_a_new_set() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let store = Store::file();
+    let two = publish(&store, "two", Some("production"));
+    let dir = store.path("live");
+    pull_json(&store, &dir, &[]);
+    publish(&store, "three", Some("production"));
+    pull_json(&store, &dir, &[]);
+    // base was reused: its live file is a link to the local store's copy,
+    // and read-only.
+    let edited = dir.join("base/attributes/default.rb");
+    let meta = fs::metadata(&edited).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o444);
+    assert!(meta.nlink() >= 2, "{meta:?}");
+    store
+        .larder(&["verify-bundle", "--into"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(contains("3 cookbook(s)"));
+    // Edited in place, through the link.
+    fs::set_permissions(&edited, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&edited)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"default['x'] = 2\n"))
+        .unwrap();
+    store
+        .larder(&["verify-bundle", "--into"])
+        .arg(&dir)
+        .assert()
+        .code(155)
+        .stdout(contains("changed: cookbooks/base/attributes/default.rb"));
+    // The next update (back to two: app changes) must not reuse that file:
+    // base is fetched again, app and db come from the local store.
+    store
+        .larder(&["stack", "pin", "production", &two])
+        .assert()
+        .success();
+    let update = pull_json(&store, &dir, &[]);
+    assert_eq!(names(&update["transfer"]["fetched"]), ["base"], "{update}");
+    assert_eq!(names(&update["transfer"]["reused"]), ["app", "db"]);
+    let fresh = dir.join("base/attributes/default.rb");
+    assert_eq!(fs::read(&fresh).unwrap(), b"default['x'] = 1\n");
+    assert_ne!(fs::metadata(&fresh).unwrap().ino(), meta.ino());
+    assert_eq!(tree(&dir), whole_bundle_tree(&store, "two"));
+    store
+        .larder(&["verify-bundle", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+}
+
+/// Writes `count` small files into cookbook `name` of the folder a bundle
+/// variant is packed from, and `big` bytes of noise (at least a few MB
+/// make it slow to serve).
+fn grow(store: &Store, variant: &str, name: &str, count: usize, big: usize) {
+    let from = store.path(&format!("vendored-{variant}"));
+    for i in 0..count {
+        write(
+            &from,
+            &format!("{name}/files/f{i:05}.txt"),
+            format!("{i}\n").as_bytes(),
+        );
+    }
+    let mut noise = Vec::with_capacity(big);
+    let mut state: u64 = big as u64 + 11;
+    while noise.len() < big {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        noise.extend_from_slice(&state.to_le_bytes());
+    }
+    write(&from, &format!("{name}/files/blob.bin"), &noise);
+}
+
+/// Packs and publishes a grown variant onto production; returns its digest.
+fn publish_grown(store: &Store, variant: &str) -> String {
+    let out = store.path(&format!("bundle-{variant}.tar.gz"));
+    store
+        .larder(&["package"])
+        .arg(&out)
+        .arg("--from")
+        .arg(store.path(&format!("vendored-{variant}")))
+        .assert()
+        .success();
+    let json = store.json(&["publish", out.to_str().unwrap(), "--stack", "production"]);
+    json["sha256"].as_str().unwrap().to_string()
+}
+
+/// The set id DIR links to.
+fn live_set(dir: &Path) -> String {
+    let target = fs::read_link(dir).unwrap();
+    target
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_pull_killed_while_fetching_cookbooks_leaves_a_complete_set_and_pulls_again() {
+    let (tx, rx) = mpsc::channel();
+    let store = Store::with(
+        Backend::S3(S3Server::start_slow(tx)),
+        format!("s3://{BUCKET}/ci"),
+    );
+    bundle(&store, "two");
+    bundle(&store, "three");
+    let old = publish_grown(&store, "two");
+    let dir = store.path("live");
+    pull_json(&store, &dir, &[]);
+    while rx.try_recv().is_ok() {}
+    let before = snapshot(&dir);
+    // db's object becomes a few MB the server sends slowly.
+    grow(&store, "three", "db", 0, 3 << 20);
+    let new = publish_grown(&store, "three");
+    while rx.try_recv().is_ok() {}
+    let mut child = store
+        .command(&["pull", "--stack", "production", "--into"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the cookbook download started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(live_set(&dir), old);
+    assert_eq!(snapshot(&dir), before);
+    store
+        .larder(&["verify-bundle", "--into"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let again = pull_json(&store, &dir, &[]);
+    assert_eq!(again["transfer"]["mode"], "incremental");
+    assert_eq!(names(&again["transfer"]["fetched"]), ["app", "db"]);
+    assert_eq!(live_set(&dir), new);
+    assert_eq!(tree(&dir), whole_bundle_tree(&store, "three"));
+}
+
+#[test]
+fn pulls_killed_at_any_point_leave_a_complete_set_and_pull_again() {
+    let store = Store::file();
+    bundle(&store, "two");
+    bundle(&store, "three");
+    // base has many files, so assembling a set takes a while.
+    for variant in ["two", "three"] {
+        grow(&store, variant, "base", 3000, 1 << 20);
+    }
+    let a = publish_grown(&store, "two");
+    let b = publish_grown(&store, "three");
+    let dir = store.path("live");
+    pull_json(&store, &dir, &[]);
+    let started = std::time::Instant::now();
+    store
+        .larder(&["stack", "pin", "production", &a])
+        .assert()
+        .success();
+    pull_json(&store, &dir, &[]);
+    let one_pull = started.elapsed();
+    let mut state = dir.as_os_str().to_owned();
+    state.push(".larder/tmp");
+    let tmp = PathBuf::from(state);
+    let mut killed_assembling = 0;
+    for attempt in 0..30u32 {
+        let live = live_set(&dir);
+        let other = if live == a { &b } else { &a };
+        store
+            .larder(&["stack", "pin", "production", other])
+            .assert()
+            .success();
+        let mut child = store
+            .command(&["pull", "--stack", "production", "--into"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(one_pull * attempt / 20);
+        let _ = child.kill();
+        child.wait().unwrap();
+        let assembling = fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().join("cookbooks/base").is_dir());
+        killed_assembling += usize::from(assembling);
+        // Old or new, and complete either way.
+        let now = live_set(&dir);
+        assert!(now == a || now == b, "{now}");
+        store
+            .larder(&["verify-bundle", "--into"])
+            .arg(&dir)
+            .assert()
+            .success();
+    }
+    assert!(
+        killed_assembling > 0,
+        "no kill landed while a set was assembled"
+    );
+    pull_json(&store, &dir, &[]);
+    let live = live_set(&dir);
+    let variant = if live == a { "two" } else { "three" };
+    assert_eq!(tree(&dir), whole_bundle_tree(&store, variant));
 }

@@ -36,6 +36,7 @@ type Done = (u64, io::Result<(Vec<u8>, Crc)>);
 pub struct ParallelGz<W: Write> {
     buf: Vec<u8>,
     workers: Option<Workers>,
+    level: u32,
     sent: u64,
     sink: Sink<W>,
 }
@@ -68,14 +69,20 @@ struct Workers {
 }
 
 impl<W: Write> ParallelGz<W> {
-    /// Starts a gzip stream; `threads` of 0 or 1 compresses on the calling
-    /// thread (with identical output).
-    pub fn new(mut out: W, threads: usize) -> io::Result<ParallelGz<W>> {
+    /// Starts a gzip stream at the bundles' [`LEVEL`]; `threads` of 0 or 1
+    /// compresses on the calling thread (with identical output).
+    pub fn new(out: W, threads: usize) -> io::Result<ParallelGz<W>> {
+        ParallelGz::with_level(out, threads, LEVEL)
+    }
+
+    /// The same at deflate level `level` (0-9).
+    pub fn with_level(mut out: W, threads: usize, level: u32) -> io::Result<ParallelGz<W>> {
         out.write_all(&HEADER)?;
-        let workers = (threads > 1).then(|| Workers::start(threads));
+        let workers = (threads > 1).then(|| Workers::start(threads, level));
         Ok(ParallelGz {
             buf: Vec::with_capacity(CHUNK_SIZE),
             workers,
+            level,
             sent: 0,
             sink: Sink {
                 out,
@@ -109,7 +116,7 @@ impl<W: Write> ParallelGz<W> {
             }
         }
         let mut sink = self.sink;
-        let (last, _) = deflate(&[], FlushCompress::Finish)?;
+        let (last, _) = deflate(&[], FlushCompress::Finish, self.level)?;
         sink.out.write_all(&last)?;
         sink.out.write_all(&sink.crc.sum().to_le_bytes())?;
         sink.out.write_all(&sink.crc.amount().to_le_bytes())?;
@@ -121,7 +128,7 @@ impl<W: Write> ParallelGz<W> {
         let index = self.sent;
         self.sent += 1;
         match &self.workers {
-            None => self.sink.accept(index, compress_chunk(&chunk)?),
+            None => self.sink.accept(index, compress_chunk(&chunk, self.level)?),
             Some(workers) => {
                 workers
                     .jobs
@@ -164,7 +171,7 @@ impl<W: Write> Write for ParallelGz<W> {
 }
 
 impl Workers {
-    fn start(threads: usize) -> Workers {
+    fn start(threads: usize, level: u32) -> Workers {
         let (jobs, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
         let (done_tx, done) = mpsc::channel::<Done>();
         let job_rx = Arc::new(Mutex::new(job_rx));
@@ -179,7 +186,10 @@ impl Workers {
                             Err(_) => return,
                         };
                         let Ok((index, chunk)) = job else { return };
-                        if done_tx.send((index, compress_chunk(&chunk))).is_err() {
+                        if done_tx
+                            .send((index, compress_chunk(&chunk, level)))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -199,16 +209,16 @@ fn worker_gone() -> io::Error {
     io::Error::other("a compression thread stopped unexpectedly")
 }
 
-fn compress_chunk(chunk: &[u8]) -> io::Result<(Vec<u8>, Crc)> {
+fn compress_chunk(chunk: &[u8], level: u32) -> io::Result<(Vec<u8>, Crc)> {
     let mut crc = Crc::new();
     crc.update(chunk);
-    let (data, _) = deflate(chunk, FlushCompress::Sync)?;
+    let (data, _) = deflate(chunk, FlushCompress::Sync, level)?;
     Ok((data, crc))
 }
 
 /// Raw deflate of `input` with a fresh compressor, ending with `flush`.
-fn deflate(input: &[u8], flush: FlushCompress) -> io::Result<(Vec<u8>, u64)> {
-    let mut compress = Compress::new(Compression::new(LEVEL), false);
+fn deflate(input: &[u8], flush: FlushCompress, level: u32) -> io::Result<(Vec<u8>, u64)> {
+    let mut compress = Compress::new(Compression::new(level), false);
     let mut out = Vec::with_capacity(input.len() / 2 + 4096);
     loop {
         if out.len() == out.capacity() {

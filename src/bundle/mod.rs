@@ -259,7 +259,7 @@ pub fn parse_sidecar(text: &str, origin: &str) -> Result<String, BundleError> {
 
 /// Removes a file, link or folder (a link is removed, never followed); a
 /// path that is already gone is fine.
-fn remove_path(path: &Path) -> Result<(), BundleError> {
+pub(crate) fn remove_path(path: &Path) -> Result<(), BundleError> {
     let result = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
         Ok(_) => std::fs::remove_file(path),
@@ -270,13 +270,13 @@ fn remove_path(path: &Path) -> Result<(), BundleError> {
 }
 
 /// Passes writes through to `inner` while hashing them with sha256.
-struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     hasher: sha2::Sha256,
 }
 
 impl<W> HashingWriter<W> {
-    fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashingWriter {
             inner,
             hasher: sha2::Digest::new(),
@@ -284,7 +284,7 @@ impl<W> HashingWriter<W> {
     }
 
     /// The inner writer and the lower-case hex sha256 of what passed.
-    fn finish(self) -> (W, String) {
+    pub(crate) fn finish(self) -> (W, String) {
         (self.inner, hex::encode(sha2::Digest::finalize(self.hasher)))
     }
 }

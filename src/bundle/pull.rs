@@ -12,7 +12,13 @@
 //! /srv/cookbooks.larder/switching           the switch under way (see below)
 //! /srv/cookbooks.larder/tmp/                downloads and unpacking; emptied by every run
 //! /srv/cookbooks.larder/lock                held while a pull or rollback runs
+//! /srv/cookbooks.larder/store/              `pull --stack`'s local content store
 //! ```
+//!
+//! [`pull_built`] is the common frame: lock, recovery, the in-place check,
+//! a staging folder for a builder to fill, then the switch. `pull` fills it
+//! from a whole bundle ([`unpack_download`]); `pull --stack` may assemble
+//! it from cookbook objects instead (`crate::delivery::pull`).
 //!
 //! The order of work guarantees that a crash at any point, a power loss
 //! included, leaves the old or the new set complete at DIR: the bundle is
@@ -166,8 +172,42 @@ pub fn pull_with(
     limits: &Limits,
     fetch: impl FnOnce(&mut dyn Write) -> Result<String, BundleError>,
 ) -> Result<PullOutcome, BundleError> {
+    pull_built(
+        into,
+        expected,
+        origin,
+        2,
+        |staging| unpack_download(staging, expected, origin, limits, fetch),
+        |_, _| Ok(()),
+    )
+}
+
+/// Where a set is being built: the pull's state directory (for builders
+/// that keep state of their own there), its `tmp/` (emptied by every run)
+/// and `work`, the empty directory the set must be built in (the bundle's
+/// `cookbooks/` folder goes inside it).
+pub struct Staging<'a> {
+    pub state: &'a Path,
+    pub tmp: &'a Path,
+    pub work: &'a Path,
+}
+
+/// Switches `into` to the set with id `expected` that `build` makes in
+/// the staging directory it is given, and returns the manifest it checked
+/// the set against. When `into` already holds that set, `build` is not
+/// called. Afterwards, besides the live set and the previous one, the
+/// `keep - 2` most recently built other sets stay, and `after_switch` is
+/// given the state directory and the `cookbooks/` folders of the sets
+/// that stay (still under the pull's lock).
+pub fn pull_built<E: From<BundleError>>(
+    into: &Path,
+    expected: &str,
+    origin: &str,
+    keep: usize,
+    build: impl FnOnce(&Staging<'_>) -> Result<Manifest, E>,
+    after_switch: impl FnOnce(&Path, &[PathBuf]) -> Result<(), E>,
+) -> Result<PullOutcome, E> {
     let expected = parse_sha256(expected, origin)?;
-    let origin = origin.to_string();
     let layout = Layout::new(into)?;
     let _lock = layout.lock()?;
     layout.recover()?;
@@ -182,11 +222,60 @@ pub fn pull_with(
         return Ok(PullOutcome::AlreadyInPlace { sha256: expected });
     }
 
+    let work = tempfile::Builder::new()
+        .prefix("set-")
+        .tempdir_in(&layout.tmp)
+        .map_err(|e| BundleError::io("create a directory in", &layout.tmp, e))?;
+    let manifest = build(&Staging {
+        state: &layout.state,
+        tmp: &layout.tmp,
+        work: work.path(),
+    })?;
+
+    // A damaged live set is replaced by a new one beside it, never in
+    // place, so that DIR switches from one complete set to the other.
+    let id = match &live {
+        Some(live) if holds_bundle(live, &expected) => format!("{expected}-{}", unique_suffix()),
+        _ => expected.clone(),
+    };
+    let set = layout.set_dir(&id);
+    remove_path(&set)?;
+    crate::atomic_file::sync_tree(work.path())
+        .map_err(|e| BundleError::io("flush", work.path(), e))?;
+    let work = work.keep();
+    crate::atomic_file::rename(&work, &set)
+        .map_err(|e| BundleError::io("move the new set to", &set, e))?;
+
+    let target = layout.target_for(&id);
+    let previous = layout.switch_to(&target)?;
+    let kept = layout.collect_garbage(&[Some(target.as_str()), previous.as_deref()], keep)?;
+    after_switch(&layout.state, &kept)?;
+    Ok(PullOutcome::Switched {
+        sha256: expected,
+        set: set.join(ARCHIVE_ROOT),
+        manifest,
+        previous,
+    })
+}
+
+/// Builds a set from a whole bundle: `fetch` writes it into a file in
+/// `tmp/` while it is hashed, a digest other than `expected` is refused
+/// before anything is unpacked, and the bundle is unpacked into the
+/// staging directory with the defensive [`crate::archive`] rules and
+/// checked file by file against its manifest.
+pub fn unpack_download(
+    staging: &Staging<'_>,
+    expected: &str,
+    origin: &str,
+    limits: &Limits,
+    fetch: impl FnOnce(&mut dyn Write) -> Result<String, BundleError>,
+) -> Result<Manifest, BundleError> {
+    let origin = origin.to_string();
     let download = tempfile::Builder::new()
         .prefix("download-")
         .suffix(".tar.gz")
-        .tempfile_in(&layout.tmp)
-        .map_err(|e| BundleError::io("create a file in", &layout.tmp, e))?;
+        .tempfile_in(staging.tmp)
+        .map_err(|e| BundleError::io("create a file in", staging.tmp, e))?;
     let cap = limits.max_archive_bytes();
     let mut out = CappedWriter {
         inner: io::BufWriter::with_capacity(1 << 20, download.as_file()),
@@ -212,56 +301,28 @@ pub fn pull_with(
     if actual != expected {
         return Err(BundleError::DigestMismatch {
             source_str: origin,
-            expected,
+            expected: expected.to_string(),
             actual,
         });
     }
 
-    let work = tempfile::Builder::new()
-        .prefix("set-")
-        .tempdir_in(&layout.tmp)
-        .map_err(|e| BundleError::io("create a directory in", &layout.tmp, e))?;
     let reader =
         File::open(download.path()).map_err(|e| BundleError::io("read", download.path(), e))?;
     let unpacked =
-        archive::unpack(io::BufReader::new(reader), work.path(), limits).map_err(|source| {
+        archive::unpack(io::BufReader::new(reader), staging.work, limits).map_err(|source| {
             BundleError::UnsafeArchive {
                 origin: origin.clone(),
                 source,
             }
         })?;
-    let (manifest, differences) = check_unpacked(work.path(), &unpacked, &origin)?;
+    let (manifest, differences) = check_unpacked(staging.work, &unpacked, &origin)?;
     if !differences.is_empty() {
         return Err(BundleError::ContentMismatch {
             origin,
             differences,
         });
     }
-    drop(download);
-
-    // A damaged live set is replaced by a new one beside it, never in
-    // place, so that DIR switches from one complete set to the other.
-    let id = match &live {
-        Some(live) if holds_bundle(live, &expected) => format!("{expected}-{}", unique_suffix()),
-        _ => expected.clone(),
-    };
-    let set = layout.set_dir(&id);
-    remove_path(&set)?;
-    crate::atomic_file::sync_tree(work.path())
-        .map_err(|e| BundleError::io("flush", work.path(), e))?;
-    let work = work.keep();
-    crate::atomic_file::rename(&work, &set)
-        .map_err(|e| BundleError::io("move the new set to", &set, e))?;
-
-    let target = layout.target_for(&id);
-    let previous = layout.switch_to(&target)?;
-    layout.collect_garbage(&[Some(target.as_str()), previous.as_deref()])?;
-    Ok(PullOutcome::Switched {
-        sha256: expected,
-        set: set.join(ARCHIVE_ROOT),
-        manifest,
-        previous,
-    })
+    Ok(manifest)
 }
 
 /// Switches `into` back to the previous set; the set it replaces becomes the
@@ -564,8 +625,14 @@ impl Layout {
         remove_path(&self.journal)
     }
 
-    /// Removes every set except those the given link targets name.
-    fn collect_garbage(&self, keep: &[Option<&str>]) -> Result<(), BundleError> {
+    /// Removes every set except those the given link targets name and the
+    /// `keep - 2` newest others (by modification time); returns the
+    /// `cookbooks/` folders of the sets that stay.
+    fn collect_garbage(
+        &self,
+        keep: &[Option<&str>],
+        keep_sets: usize,
+    ) -> Result<Vec<PathBuf>, BundleError> {
         let keep: Vec<&str> = keep
             .iter()
             .flatten()
@@ -573,14 +640,28 @@ impl Layout {
             .collect();
         let listing =
             fs::read_dir(&self.sets).map_err(|e| BundleError::io("list", &self.sets, e))?;
+        let mut others = Vec::new();
+        let mut kept = Vec::new();
         for entry in listing {
             let entry = entry.map_err(|e| BundleError::io("list", &self.sets, e))?;
             let name = entry.file_name();
-            if !keep.iter().any(|k| name.to_str() == Some(*k)) {
-                remove_path(&entry.path())?;
+            if keep.iter().any(|k| name.to_str() == Some(*k)) {
+                kept.push(entry.path().join(ARCHIVE_ROOT));
+            } else {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok();
+                others.push((modified, entry.path()));
             }
         }
-        Ok(())
+        others.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        let extra = keep_sets.saturating_sub(2);
+        for (i, (_, path)) in others.into_iter().enumerate() {
+            if i < extra {
+                kept.push(path.join(ARCHIVE_ROOT));
+            } else {
+                remove_path(&path)?;
+            }
+        }
+        Ok(kept)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `verify-bundle`: checks a bundle file against its `.sha256` sidecar and
-//! against the manifest it carries, and the check of unpacked contents
+//! against the manifest it carries, or (`--into DIR`) a pulled set in place
+//! against its manifest, file by file; and the check of unpacked contents
 //! against the manifest that `pull` shares.
 
 use std::collections::BTreeMap;
@@ -70,6 +71,43 @@ pub fn verify_bundle(bundle: &Path, limits: &Limits) -> Result<Verification, Bun
         manifest,
         differences,
     })
+}
+
+/// Checks the set a pull put at `dir` (its `cookbooks/` folder, or a link
+/// to it) against the manifest inside it, reading every file: an edit made
+/// in place, even through a hard link, shows as a difference.
+pub fn verify_set(dir: &Path) -> Result<(Manifest, Vec<Difference>), BundleError> {
+    let manifest_path = dir.join(manifest::FILE_NAME);
+    let bytes = match fs::read(&manifest_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(BundleError::BadLayout {
+                origin: dir.display().to_string(),
+                detail: format!(
+                    "it has no {}; is it a directory larder pull switched?",
+                    manifest::FILE_NAME
+                ),
+            });
+        }
+        Err(e) => return Err(BundleError::io("read", &manifest_path, e)),
+    };
+    let manifest = Manifest::from_json(&bytes, &manifest_path.display().to_string())?;
+    let mut actual = BTreeMap::new();
+    for item in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false) {
+        let item = item.map_err(|e| super::vendor::walk_error(dir, e))?;
+        let rel = super::vendor::relative_name(item.path(), dir)?;
+        if rel == manifest::FILE_NAME || item.file_type().is_dir() {
+            continue;
+        }
+        let sha256 = if item.file_type().is_file() {
+            hash_file(item.path())?.0
+        } else {
+            "(not a regular file)".to_string()
+        };
+        actual.insert(format!("{ARCHIVE_ROOT}/{rel}"), sha256);
+    }
+    let differences = manifest.compare(&actual);
+    Ok((manifest, differences))
 }
 
 /// Reads the manifest of a bundle unpacked at `root` and compares it with

@@ -8,7 +8,7 @@ use super::stack::open_store;
 use super::{Failure, Output};
 use crate::archive::Limits;
 use crate::bundle::pull::{self, PullOptions, PullOutcome};
-use crate::delivery::pull::pull_stack;
+use crate::delivery::pull::{Mode, Transfer, pull_stack};
 
 /// Arguments of `larder pull`.
 #[derive(clap::Args, Debug, Clone)]
@@ -31,6 +31,12 @@ pub struct Args {
     /// Switch DIR back to the previous set instead of pulling.
     #[arg(long, conflicts_with = "source")]
     pub rollback: bool,
+    /// With --stack: the cookbook sets to keep (the live one, the previous
+    /// one and the newest others); local store content no kept set uses
+    /// is removed.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "stack",
+          value_parser = clap::value_parser!(u16).range(2..))]
+    pub keep: u16,
     /// Refuse bundles that unpack to more than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_bytes)]
     pub max_bytes: u64,
@@ -48,8 +54,13 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
     };
     if let Some(stack) = &args.stack {
         let store = open_store(args.store.as_deref(), false)?;
-        let (_, outcome) = pull_stack(&store, stack, &args.into, &limits)?;
-        report(&outcome, &args.into.display().to_string(), output);
+        let pulled = pull_stack(&store, stack, &args.into, &limits, usize::from(args.keep))?;
+        report(
+            &pulled.outcome,
+            &dir.to_string(),
+            Some(&pulled.transfer),
+            output,
+        );
         return Ok(());
     }
     let source = match (&args.source, args.rollback) {
@@ -74,15 +85,17 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         limits,
     };
     let outcome = pull::pull(source, &args.into, &options)?;
-    report(&outcome, &dir.to_string(), output);
+    report(&outcome, &dir.to_string(), None, output);
     Ok(())
 }
 
 /// Prints what a pull did: with `--format json`,
-/// `{"sha256", "switched": bool, "cookbooks": [{"name", "version"}], "previous"}`.
-fn report(outcome: &PullOutcome, dir: &str, output: &Output) {
+/// `{"sha256", "switched": bool, "cookbooks": [{"name", "version"}], "previous"}`,
+/// and for a pull by stack also `"transfer"`: what was fetched and reused,
+/// with byte counts (printed with `--verbose` otherwise).
+fn report(outcome: &PullOutcome, dir: &str, transfer: Option<&Transfer>, output: &Output) {
     if output.is_json() {
-        let document = match outcome {
+        let mut document = match outcome {
             PullOutcome::AlreadyInPlace { sha256 } => serde_json::json!({
                 "sha256": sha256,
                 "switched": false,
@@ -105,8 +118,14 @@ fn report(outcome: &PullOutcome, dir: &str, output: &Output) {
                 "previous": previous,
             }),
         };
+        if let Some(transfer) = transfer {
+            document["transfer"] = serde_json::json!(transfer);
+        }
         output.json(&document);
         return;
+    }
+    if let Some(transfer) = transfer {
+        report_transfer(transfer, output);
     }
     match outcome {
         PullOutcome::AlreadyInPlace { sha256 } => {
@@ -134,5 +153,40 @@ fn report(outcome: &PullOutcome, dir: &str, output: &Output) {
                 output.line(&format!("Previous set kept for --rollback: {previous}"));
             }
         }
+    }
+}
+
+/// The `--verbose` lines of a pull by stack: what it fetched and reused.
+fn report_transfer(transfer: &Transfer, output: &Output) {
+    match transfer.mode {
+        Mode::None => {
+            output.detail("Fetched only the stack's pointer");
+            return;
+        }
+        Mode::Full => output.detail(&format!(
+            "Fetched the whole bundle: {} bytes (and its record, {} bytes)",
+            transfer.bundle_bytes, transfer.record_bytes
+        )),
+        Mode::Incremental => output.detail(&format!(
+            "Fetched {} cookbook object(s), {} bytes, and the record, {} bytes; reused {} \
+             cookbook(s) from the local store ({} bytes not fetched)",
+            transfer.fetched.len(),
+            transfer.fetched_bytes,
+            transfer.record_bytes,
+            transfer.reused.len(),
+            transfer.reused_bytes
+        )),
+    }
+    for moved in &transfer.fetched {
+        output.detail(&format!(
+            "  fetched {} ({}): {} bytes",
+            moved.name, moved.version, moved.bytes
+        ));
+    }
+    for moved in &transfer.reused {
+        output.detail(&format!(
+            "  reused {} ({}): {} bytes",
+            moved.name, moved.version, moved.bytes
+        ));
     }
 }

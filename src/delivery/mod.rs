@@ -7,22 +7,28 @@
 //!   streamed downloads, multipart uploads);
 //! - [`record`] is what the store holds besides bundles: bundle records,
 //!   stack pointers and their history;
-//! - [`publish`] uploads a bundle, content-addressed and idempotent;
+//! - [`publish`] uploads a bundle, content-addressed and idempotent, and
+//!   each of its cookbooks as a [`cookbook_object`] shared between bundles;
 //! - [`stack`] reads and changes stack pointers (pin, promote, rollback,
 //!   history, diff), every change a compare-and-swap;
-//! - [`pull`] switches a directory to the bundle a stack points at.
+//! - [`pull`] switches a directory to the bundle a stack points at,
+//!   fetching only the cookbook objects the instance's [`local_store`]
+//!   lacks when it can, the whole bundle otherwise.
 //!
 //! Store layout (below the store URL):
 //!
 //! ```text
 //! bundles/<sha256>.tar.gz           the bundle, immutable
 //! bundles/<sha256>.tar.gz.sha256    its digest, sha256sum format
-//! bundles/<sha256>.json             what it holds and its provenance
+//! bundles/<sha256>.json             what it holds (with its cookbook objects) and its provenance
+//! cookbooks/<name>/<version>/<tree-digest>.tar.gz   one cookbook, shared by bundles
 //! stacks/<name>.json                the stack's pointer
 //! stacks/<name>/history/<seq>.json  every pointer change, append-only
 //! stacks/<name>/cookbooks.tar.gz    optional fixed-URL copy (+ .sha256)
 //! ```
 
+pub mod cookbook_object;
+pub mod local_store;
 pub mod publish;
 pub mod pull;
 pub mod record;
@@ -160,6 +166,16 @@ pub enum DeliveryError {
          corrupt or was replaced. Delete it and publish again"
     )]
     Corrupt { object: String, actual: String },
+    #[error(
+        "{object} does not hold the files its name says (their file-list digest is {actual}, \
+         {expected} was expected); the store object is corrupt or was replaced. Delete it and \
+         publish the bundle again; nothing was changed"
+    )]
+    CorruptCookbook {
+        object: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{object} cannot be read: {detail}")]
     BadObject { object: String, detail: String },
     #[error(
@@ -204,7 +220,9 @@ impl DeliveryError {
             | E::AmbiguousDigest { .. }
             | E::NoPrevious { .. } => ErrorKind::NotFound,
             E::BadDigest { .. } | E::InvalidStackName { .. } => ErrorKind::Usage,
-            E::Corrupt { .. } | E::BadObject { .. } => ErrorKind::Corrupt,
+            E::Corrupt { .. } | E::CorruptCookbook { .. } | E::BadObject { .. } => {
+                ErrorKind::Corrupt
+            }
             E::Io { .. } => ErrorKind::Io,
             E::Bundle(e) => ErrorKind::Bundle(e.kind()),
         }

@@ -1,35 +1,199 @@
 //! `pull --stack`: reads the stack's pointer (one small request), and when
-//! the directory does not hold that bundle yet, downloads it from the store
-//! and hands it to [`crate::bundle::pull::pull_with`], which verifies it
-//! against the digest the pointer names and switches atomically.
+//! the directory does not hold that bundle yet, builds the new set and
+//! hands it to [`crate::bundle::pull::pull_built`], which switches
+//! atomically and keeps the previous sets.
+//!
+//! When the bundle's record lists cookbook objects and the instance's
+//! [`LocalStore`] holds something, the set is assembled incrementally:
+//! only the cookbook objects the local store lacks are fetched (in
+//! parallel), each is checked against the record (its sha256 and its file
+//! list's digest) and added to the local store, the set is made of hard
+//! links to local store entries (each checked before use), and it is
+//! checked file by file against the bundle's manifest, rebuilt from the
+//! entries and proved equal to the published one by the sha256 the record
+//! gives. Otherwise (a cold instance, a bundle published without cookbook
+//! objects) the whole bundle is downloaded and verified against the digest
+//! the pointer names, as `larder pull` does, and its cookbooks seed the
+//! local store by hard links. Afterwards, local store entries that no kept
+//! set uses are removed.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::DeliveryError;
-use super::record::{Pointer, bundle_key};
+use super::cookbook_object::unpack_checked;
+use super::local_store::{Entry, LocalStore, Stamps, check_set};
+use super::record::{self, BundleRecord, CookbookRecord, Pointer, bundle_key, record_key};
 use super::stack::show;
 use super::store::Store;
 use crate::archive::Limits;
-use crate::bundle::BundleError;
-use crate::bundle::pull::{PullOutcome, pull_with};
+use crate::bundle::manifest::{self, CookbookManifest, Manifest};
+use crate::bundle::pull::{PullOutcome, Staging, pull_built, unpack_download};
+use crate::bundle::{ARCHIVE_ROOT, BundleError};
 
-/// Switches `into` to the bundle `stack` points at; returns the pointer
-/// and what the pull did.
+/// Cookbook objects fetched at once.
+const PARALLEL_FETCHES: usize = 8;
+
+/// How a pull by stack got its set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The bundle was in place already; only the pointer was read.
+    #[default]
+    None,
+    /// Only missing cookbook objects were fetched.
+    Incremental,
+    /// The whole bundle was fetched.
+    Full,
+}
+
+/// One cookbook fetched or reused, and the bytes of its object.
+#[derive(Clone, Debug, Serialize)]
+pub struct Moved {
+    pub name: String,
+    pub version: String,
+    pub bytes: u64,
+}
+
+/// What a pull by stack moved over the network and what it reused.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Transfer {
+    pub mode: Mode,
+    /// The bundle record's size (0 when it was not read).
+    pub record_bytes: u64,
+    /// The whole bundle's size, when it was fetched.
+    pub bundle_bytes: u64,
+    pub fetched: Vec<Moved>,
+    pub fetched_bytes: u64,
+    /// Cookbooks taken from the local store (bytes: their objects' sizes).
+    pub reused: Vec<Moved>,
+    pub reused_bytes: u64,
+}
+
+/// What [`pull_stack`] did.
+#[derive(Clone, Debug)]
+pub struct StackPull {
+    pub pointer: Pointer,
+    pub outcome: PullOutcome,
+    pub transfer: Transfer,
+}
+
+/// Switches `into` to the bundle `stack` points at, keeping `keep` sets
+/// (at least the live one and the previous one).
 pub fn pull_stack(
     store: &Store,
     stack: &str,
     into: &Path,
     limits: &Limits,
-) -> Result<(Pointer, PullOutcome), DeliveryError> {
+    keep: usize,
+) -> Result<StackPull, DeliveryError> {
     let pointer = show(store, stack)?;
+    let origin = store.object_url(&bundle_key(&pointer.bundle));
+    let mut transfer = Transfer::default();
+    let outcome = pull_built(
+        into,
+        &pointer.bundle,
+        &origin,
+        keep.max(2),
+        |staging| build_set(store, &pointer, staging, limits, &mut transfer),
+        |state, kept| Ok(LocalStore::open(state)?.prune(kept)?),
+    )?;
+    Ok(StackPull {
+        pointer,
+        outcome,
+        transfer,
+    })
+}
+
+fn build_set(
+    store: &Store,
+    pointer: &Pointer,
+    staging: &Staging<'_>,
+    limits: &Limits,
+    transfer: &mut Transfer,
+) -> Result<Manifest, DeliveryError> {
+    let record = read_record(store, &pointer.bundle, transfer)?;
+    let local = LocalStore::open(staging.state)?;
+    match record {
+        Some(record) if has_objects(&record) && !local.is_empty()? => {
+            transfer.mode = Mode::Incremental;
+            assemble(store, &record, &local, staging, limits, transfer)
+        }
+        _ => {
+            transfer.mode = Mode::Full;
+            let manifest = fetch_whole(store, pointer, staging, limits, transfer)?;
+            let cookbooks = staging.work.join(ARCHIVE_ROOT);
+            for (i, cookbook) in manifest.cookbooks.iter().enumerate() {
+                local.adopt(
+                    &record::tree_digest(&cookbook.files),
+                    &cookbooks.join(&cookbook.name),
+                    &cookbook.files,
+                    &staging.tmp.join(format!("adopt-{i}")),
+                )?;
+            }
+            Ok(manifest)
+        }
+    }
+}
+
+/// The bundle's record, when the store has a readable one for it.
+fn read_record(
+    store: &Store,
+    digest: &str,
+    transfer: &mut Transfer,
+) -> Result<Option<BundleRecord>, DeliveryError> {
+    let key = record_key(digest);
+    let Some(object) = store.get(&key)? else {
+        return Ok(None);
+    };
+    transfer.record_bytes = object.bytes.len() as u64;
+    let record: BundleRecord = record::from_json(&object.bytes, &store.object_url(&key))?;
+    Ok((record.sha256 == digest).then_some(record))
+}
+
+/// Whether a record lists usable cookbook objects for every cookbook.
+fn has_objects(record: &BundleRecord) -> bool {
+    record.manifest_sha256.is_some()
+        && record.cookbooks.iter().all(|c| {
+            c.object.is_some()
+                && c.sha256.len() == 64
+                && c.sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                && !c.name.is_empty()
+                && !c.name.starts_with('.')
+                && !c.name.contains(['/', '\\', '\0'])
+        })
+}
+
+/// Downloads the whole bundle and unpacks it into the staging folder.
+fn fetch_whole(
+    store: &Store,
+    pointer: &Pointer,
+    staging: &Staging<'_>,
+    limits: &Limits,
+    transfer: &mut Transfer,
+) -> Result<Manifest, DeliveryError> {
     let key = bundle_key(&pointer.bundle);
     let origin = store.object_url(&key);
     let mut failure = None;
-    let outcome = pull_with(into, &pointer.bundle, &origin, limits, |out| {
-        let fetched = match store.download(&key, out) {
-            Ok(Some(digest)) => return Ok(digest),
+    let mut bytes = 0;
+    let unpacked = unpack_download(staging, &pointer.bundle, &origin, limits, |out| {
+        let mut counted = Counted {
+            inner: out,
+            bytes: 0,
+        };
+        let fetched = match store.download(&key, &mut counted) {
+            Ok(Some(digest)) => {
+                bytes = counted.bytes;
+                return Ok(digest);
+            }
             Ok(None) => DeliveryError::DanglingPointer {
-                stack: stack.to_string(),
+                stack: pointer.stack.clone(),
                 digest: pointer.bundle.clone(),
                 store: store.url().to_string(),
             },
@@ -42,11 +206,160 @@ pub fn pull_stack(
             detail,
         })
     });
-    match (outcome, failure) {
-        (Ok(outcome), _) => Ok((pointer, outcome)),
+    transfer.bundle_bytes = bytes;
+    match (unpacked, failure) {
+        (Ok(manifest), _) => Ok(manifest),
         // The store's own error, unless the pull stopped for a reason of
         // its own (a download over the size limit ends the same way).
         (Err(BundleError::Fetch { .. }), Some(failure)) => Err(failure),
         (Err(e), _) => Err(e.into()),
+    }
+}
+
+/// Builds the set from local store entries, fetching the missing ones.
+fn assemble(
+    store: &Store,
+    record: &BundleRecord,
+    local: &LocalStore,
+    staging: &Staging<'_>,
+    limits: &Limits,
+    transfer: &mut Transfer,
+) -> Result<Manifest, DeliveryError> {
+    let mut entries: BTreeMap<&str, Entry> = BTreeMap::new();
+    let mut missing: Vec<&CookbookRecord> = Vec::new();
+    for cookbook in &record.cookbooks {
+        let tree = cookbook.sha256.as_str();
+        if entries.contains_key(tree) || missing.iter().any(|m| m.sha256 == tree) {
+            continue;
+        }
+        match local.verified(tree)? {
+            Some(entry) => {
+                entries.insert(tree, entry);
+                transfer.reused.push(moved(cookbook));
+            }
+            None => missing.push(cookbook),
+        }
+    }
+    fetch_missing(store, &missing, local, staging.tmp, limits, &mut entries)?;
+    transfer.fetched = missing.iter().map(|c| moved(c)).collect();
+    transfer.fetched_bytes = transfer.fetched.iter().map(|m| m.bytes).sum();
+    transfer.reused_bytes = transfer.reused.iter().map(|m| m.bytes).sum();
+
+    let cookbooks = staging.work.join(ARCHIVE_ROOT);
+    let mut stamps = Stamps::new();
+    let mut manifest = Manifest {
+        cookbooks: Vec::with_capacity(record.cookbooks.len()),
+        format: manifest::FORMAT,
+        lock_digest: record.lock_digest.clone(),
+    };
+    for cookbook in &record.cookbooks {
+        let entry = &entries[cookbook.sha256.as_str()];
+        local.link_into(
+            &cookbook.sha256,
+            entry,
+            &cookbooks.join(&cookbook.name),
+            &mut stamps,
+        )?;
+        manifest.cookbooks.push(CookbookManifest {
+            files: entry.file_list(),
+            name: cookbook.name.clone(),
+            source: cookbook.source.clone(),
+            version: cookbook.version.clone(),
+        });
+    }
+    let json = manifest.to_json();
+    let record_url = store.object_url(&record_key(&record.sha256));
+    if record.manifest_sha256.as_deref() != Some(hex::encode(Sha256::digest(&json)).as_str()) {
+        return Err(DeliveryError::BadObject {
+            object: record_url,
+            detail: "its cookbooks do not make up the bundle's manifest; publish the bundle again"
+                .to_string(),
+        });
+    }
+    let manifest_path = cookbooks.join(manifest::FILE_NAME);
+    std::fs::write(&manifest_path, &json)
+        .map_err(|e| BundleError::io("write", &manifest_path, e))?;
+    let differences = check_set(&cookbooks, &manifest, &stamps)?;
+    if !differences.is_empty() {
+        return Err(BundleError::ContentMismatch {
+            origin: format!("the set assembled for {record_url}"),
+            differences,
+        }
+        .into());
+    }
+    Ok(manifest)
+}
+
+/// Fetches the objects of `missing` in parallel, checks each against the
+/// record and adds it to the local store and to `entries`.
+fn fetch_missing<'a>(
+    store: &Store,
+    missing: &[&'a CookbookRecord],
+    local: &LocalStore,
+    tmp: &Path,
+    limits: &Limits,
+    entries: &mut BTreeMap<&'a str, Entry>,
+) -> Result<(), DeliveryError> {
+    let objects: Vec<_> = missing.iter().filter_map(|c| c.object.as_ref()).collect();
+    let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+    let paths: Vec<PathBuf> = (0..keys.len())
+        .map(|i| tmp.join(format!("object-{i}.tar.gz")))
+        .collect();
+    let sizes: Vec<u64> = objects.iter().map(|o| o.size).collect();
+    let fetched = store.download_files(&keys, &paths, &sizes, PARALLEL_FETCHES, |key| {
+        DeliveryError::BadObject {
+            object: store.object_url(key),
+            detail: "the bundle's record names it but the store does not have it; publish \
+                     the bundle again"
+                .to_string(),
+        }
+    })?;
+    for (i, ((cookbook, object), (sha256, size))) in
+        missing.iter().zip(&objects).zip(fetched).enumerate()
+    {
+        let url = store.object_url(&object.key);
+        if sha256 != object.sha256 || size != object.size {
+            return Err(DeliveryError::Corrupt {
+                object: url,
+                actual: sha256,
+            });
+        }
+        let staged = tmp.join(format!("entry-{i}"));
+        let unpacked = unpack_checked(
+            &paths[i],
+            &staged.join("files"),
+            &cookbook.sha256,
+            limits,
+            &url,
+        )?;
+        let entry = local.insert(&cookbook.sha256, &staged, &unpacked)?;
+        entries.insert(cookbook.sha256.as_str(), entry);
+    }
+    Ok(())
+}
+
+fn moved(cookbook: &CookbookRecord) -> Moved {
+    Moved {
+        name: cookbook.name.clone(),
+        version: cookbook.version.clone(),
+        bytes: cookbook.object.as_ref().map_or(0, |o| o.size),
+    }
+}
+
+/// Counts the bytes written through it.
+struct Counted<'a> {
+    inner: &'a mut dyn Write,
+    bytes: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

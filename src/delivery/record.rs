@@ -4,15 +4,18 @@
 //! (`stacks/<name>/history/<seq>.json`), and the names of these objects.
 //!
 //! Readers ignore fields they do not know, so later versions can add to a
-//! record (for example the per-cookbook objects
-//! `cookbooks/<name>/<version>/<tree-digest>.tar.gz` a bundle is made of)
-//! without breaking older readers.
+//! record without breaking older readers. Records written before bundles
+//! were also stored cookbook by cookbook have no `object` per cookbook and
+//! no `manifest_sha256`; they stay readable, and pulls of such bundles
+//! fetch the whole bundle.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::DeliveryError;
-use crate::bundle::manifest::{CookbookManifest, Manifest};
+use crate::bundle::manifest::Manifest;
 
 /// The version of the record and pointer formats.
 pub const FORMAT: u32 = 1;
@@ -30,6 +33,12 @@ pub fn sidecar_key(sha256: &str) -> String {
 /// `bundles/<sha256>.json`.
 pub fn record_key(sha256: &str) -> String {
     format!("bundles/{sha256}.json")
+}
+
+/// `cookbooks/<name>/<version>/<tree-digest>.tar.gz`: one cookbook,
+/// shared by every bundle that holds the same files.
+pub fn cookbook_key(name: &str, version: &str, tree_digest: &str) -> String {
+    format!("cookbooks/{name}/{version}/{tree_digest}.tar.gz")
 }
 
 /// `stacks/<name>.json`.
@@ -76,6 +85,21 @@ pub struct CookbookRecord {
     pub sha256: String,
     #[serde(default)]
     pub files: usize,
+    /// The cookbook's own object in the store, when the bundle was
+    /// published with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<CookbookObject>,
+}
+
+/// A cookbook's object in the store: a `.tar.gz` of its folder's contents
+/// (paths relative to the cookbook folder).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CookbookObject {
+    /// [`cookbook_key`].
+    pub key: String,
+    /// The sha256 of the object's bytes.
+    pub sha256: String,
+    pub size: u64,
 }
 
 /// `bundles/<sha256>.json`: what a bundle holds and where it came from.
@@ -89,11 +113,24 @@ pub struct BundleRecord {
     pub published_at: String,
     pub provenance: Provenance,
     pub cookbooks: Vec<CookbookRecord>,
+    /// The sha256 of the bundle's `cookbooks/.larder-manifest.json`, so a
+    /// set assembled from cookbook objects can prove it has the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
 }
 
 impl BundleRecord {
-    /// The record of a bundle with this manifest.
-    pub fn new(sha256: &str, size: u64, manifest: &Manifest, provenance: Provenance) -> Self {
+    /// The record of a bundle with this manifest; `objects` are its
+    /// cookbooks' objects, in the manifest's order (empty: none).
+    pub fn new(
+        sha256: &str,
+        size: u64,
+        manifest: &Manifest,
+        objects: Vec<CookbookObject>,
+        provenance: Provenance,
+    ) -> Self {
+        let with_objects = objects.len() == manifest.cookbooks.len();
+        let mut objects = objects.into_iter();
         BundleRecord {
             format: FORMAT,
             sha256: sha256.to_string(),
@@ -108,20 +145,23 @@ impl BundleRecord {
                     name: c.name.clone(),
                     version: c.version.clone(),
                     source: c.source.clone(),
-                    sha256: tree_digest(c),
+                    sha256: tree_digest(&c.files),
                     files: c.files.len(),
+                    object: objects.next(),
                 })
                 .collect(),
+            manifest_sha256: with_objects.then(|| hex::encode(Sha256::digest(manifest.to_json()))),
         }
     }
 }
 
-/// The sha256 of a cookbook's file list: the `sha256sum` lines
-/// (`<sha256>  <path>`) of its files sorted by path. The same files give
-/// the same digest whatever archive carries them.
-pub fn tree_digest(cookbook: &CookbookManifest) -> String {
+/// The sha256 of a cookbook's file list (path → sha256, as in
+/// [`crate::bundle::manifest::CookbookManifest::files`]): the `sha256sum` lines (`<sha256>  <path>`)
+/// of its files sorted by path. The same files give the same digest
+/// whatever archive carries them.
+pub fn tree_digest(files: &BTreeMap<String, String>) -> String {
     let mut hasher = Sha256::new();
-    for (path, sha256) in &cookbook.files {
+    for (path, sha256) in files {
         hasher.update(format!("{sha256}  {path}\n").as_bytes());
     }
     hex::encode(hasher.finalize())
@@ -240,7 +280,7 @@ pub fn check_stack_name(name: &str) -> Result<(), DeliveryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::bundle::manifest::CookbookManifest;
 
     #[test]
     fn tree_digest_is_sha256sum_of_the_file_list() {
@@ -259,7 +299,7 @@ mod tests {
             "b".repeat(64)
         );
         assert_eq!(
-            tree_digest(&cookbook),
+            tree_digest(&cookbook.files),
             hex::encode(Sha256::digest(text.as_bytes()))
         );
     }
@@ -293,8 +333,10 @@ mod tests {
     fn records_ignore_fields_they_do_not_know() {
         let json = br#"{"format":1,"sha256":"x","size":1,"published_at":"t",
             "provenance":{"by":"ci"},"cookbooks":[{"name":"a","version":"1.0.0",
-            "sha256":"d","object":{"key":"cookbooks/a/1.0.0/d.tar.gz"}}],"later":true}"#;
+            "sha256":"d","signature":{"by":"ci"}}],"later":true}"#;
         let record: BundleRecord = from_json(json, "test").unwrap();
         assert_eq!(record.cookbooks[0].name, "a");
+        assert_eq!(record.cookbooks[0].object, None);
+        assert_eq!(record.manifest_sha256, None);
     }
 }

@@ -143,6 +143,10 @@ impl Store {
                 let mut builder = AmazonS3Builder::from_env()
                     .with_url(url)
                     .with_virtual_hosted_style_request(false)
+                    // Every object is checked against its digest by its
+                    // reader, so the payload is not hashed a second time
+                    // to sign it (the headers still are).
+                    .with_unsigned_payload(true)
                     .with_client_options(options)
                     .with_retry(retry);
                 let endpoint = std::env::var("AWS_ENDPOINT_URL")
@@ -485,6 +489,74 @@ impl Store {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.failure("download", key, e)),
         }
+    }
+
+    /// Downloads the objects `keys` into the files `paths` (created), up
+    /// to `parallel` at a time, and returns each one's sha256 and size. An
+    /// object longer than its entry of `limits` is cut off there and
+    /// reported as corrupt; a missing object is
+    /// [`DeliveryError::NoBundle`] named by `missing`.
+    pub fn download_files(
+        &self,
+        keys: &[String],
+        paths: &[PathBuf],
+        limits: &[u64],
+        parallel: usize,
+        missing: impl Fn(&str) -> DeliveryError,
+    ) -> Result<Vec<(String, u64)>, DeliveryError> {
+        let missing = &missing;
+        let jobs = keys
+            .iter()
+            .zip(paths)
+            .zip(limits)
+            .map(|((key, path), limit)| {
+                let location = self.key(key);
+                async move {
+                    let result = async {
+                        let mut stream = self.inner.get(&location).await?.into_stream();
+                        let mut out = match File::create(path) {
+                            Ok(file) => std::io::BufWriter::with_capacity(1 << 20, file),
+                            Err(e) => return Ok(Err(e)),
+                        };
+                        let mut hasher = Sha256::new();
+                        let mut size = 0u64;
+                        while let Some(chunk) = stream.next().await {
+                            let chunk = chunk?;
+                            size += chunk.len() as u64;
+                            if size > *limit {
+                                break;
+                            }
+                            hasher.update(&chunk);
+                            if let Err(e) = out.write_all(&chunk) {
+                                return Ok(Err(e));
+                            }
+                        }
+                        if let Err(e) = out.flush() {
+                            return Ok(Err(e));
+                        }
+                        Ok::<_, object_store::Error>(Ok((hex::encode(hasher.finalize()), size)))
+                    }
+                    .await;
+                    match result {
+                        Ok(Ok(done)) => Ok(done),
+                        Ok(Err(e)) => Err(DeliveryError::Io {
+                            action: "write",
+                            path: path.clone(),
+                            source: e,
+                        }),
+                        Err(object_store::Error::NotFound { .. }) => Err(missing(key)),
+                        Err(e) => Err(self.failure("download", key, e)),
+                    }
+                }
+            });
+        self.runtime.block_on(async {
+            futures_util::stream::iter(jobs)
+                .buffered(parallel.max(1))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect()
+        })
     }
 
     /// Copies the object at `from` to `to`, replacing what is there.

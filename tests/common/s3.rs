@@ -7,7 +7,9 @@
 //! in between, so two simultaneous conditional writes can both pass; S3
 //! decides them atomically. The tests therefore reach it through a proxy
 //! that passes one request at a time (bytes unchanged, so signatures still
-//! verify), which makes it decide conditional writes as S3 does.
+//! verify), which makes it decide conditional writes as S3 does. The proxy
+//! also logs each request line (`GET /bucket/key`), the server-side record
+//! of what a command fetched.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -28,7 +30,10 @@ pub struct S3Server {
     /// The directory it serves; bucket `BUCKET` is a folder in it.
     pub root: tempfile::TempDir,
     child: Child,
+    log: RequestLog,
 }
+
+type RequestLog = Arc<Mutex<Vec<String>>>;
 
 /// The `s3s-fs` binary: `$S3S_FS`, else the one on PATH.
 fn binary() -> PathBuf {
@@ -86,6 +91,7 @@ impl S3Server {
             endpoint: String::new(),
             root,
             child,
+            log: RequestLog::default(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect((ip, port)).is_err() {
@@ -95,8 +101,15 @@ impl S3Server {
             assert!(Instant::now() < deadline, "s3s-fs did not listen on {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        server.endpoint = one_request_at_a_time(SocketAddr::from((ip, port)), slow);
+        server.endpoint =
+            one_request_at_a_time(SocketAddr::from((ip, port)), slow, Arc::clone(&server.log));
         server
+    }
+
+    /// The request lines (`METHOD /path?query`) received since the last
+    /// call, in order; the log is emptied.
+    pub fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The file holding the object `key` of the bucket.
@@ -114,7 +127,11 @@ impl Drop for S3Server {
 
 /// Starts a proxy to `upstream` that relays one request and its response
 /// at a time, and returns its URL.
-fn one_request_at_a_time(upstream: SocketAddr, slow: Option<mpsc::Sender<()>>) -> String {
+fn one_request_at_a_time(
+    upstream: SocketAddr,
+    slow: Option<mpsc::Sender<()>>,
+    log: RequestLog,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
     let port = listener.local_addr().expect("the proxy's address").port();
     let gate = Arc::new(Mutex::new(()));
@@ -122,7 +139,8 @@ fn one_request_at_a_time(upstream: SocketAddr, slow: Option<mpsc::Sender<()>>) -
         for client in listener.incoming().flatten() {
             let gate = Arc::clone(&gate);
             let slow = slow.clone();
-            std::thread::spawn(move || relay(client, upstream, &gate, slow));
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || relay(client, upstream, &gate, slow, &log));
         }
     });
     format!("http://127.0.0.1:{port}")
@@ -133,6 +151,7 @@ fn relay(
     upstream: SocketAddr,
     gate: &Mutex<()>,
     slow: Option<mpsc::Sender<()>>,
+    log: &Mutex<Vec<String>>,
 ) -> io::Result<()> {
     let mut from_client = BufReader::new(client.try_clone()?);
     let mut to_client = client;
@@ -143,6 +162,13 @@ fn relay(
         let Some((request, method)) = read_message(&mut from_client, None)? else {
             return Ok(());
         };
+        let line = String::from_utf8_lossy(&request)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(" HTTP/1.1")
+            .to_string();
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         let response = {
             let _one_at_a_time = gate.lock().unwrap_or_else(|e| e.into_inner());
             to_server.write_all(&request)?;
