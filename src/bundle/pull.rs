@@ -217,7 +217,7 @@ pub fn pull_built<E: From<BundleError>>(
     let live = layout.live_set_id()?;
     if let Some(live) = &live
         && holds_bundle(live, &expected)
-        && layout.is_intact(live, &origin)
+        && layout.is_intact(live, origin)
     {
         return Ok(PullOutcome::AlreadyInPlace { sha256: expected });
     }
