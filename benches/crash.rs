@@ -39,8 +39,13 @@ fn matrix(name: &str, trials: u64, mut trial: impl FnMut() -> Result<bool, Strin
             }
         }
     }
+    let kills = if killed > 0 {
+        format!(" ({killed} killed mid-run, the rest had finished)")
+    } else {
+        String::new()
+    };
     println!(
-        "{name}: {trials} trials ({killed} killed mid-run), {failures} failures, {:.1?}",
+        "{name}: {trials} trials{kills}, {failures} failures, {:.1?}",
         started.elapsed()
     );
     failures
