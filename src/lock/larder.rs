@@ -304,11 +304,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Lock, LarderLockError> {
         },
     }
     let file: FileRepr = toml::from_str(text).map_err(|e| reader.toml_error(&e))?;
-    let dependencies = file
+    let mut dependencies = file
         .dependencies
         .into_iter()
         .map(|d| reader.dependency(d))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    // The order `render` writes, so that a lock reads the same however its
+    // dependencies were ordered.
+    dependencies.sort_by(|a, b| a.name.cmp(&b.name));
     let cookbooks = file
         .cookbooks
         .into_iter()
@@ -382,6 +385,27 @@ impl Reader<'_> {
             Some(text) => self.constraint(text)?,
             None => Constraint::any(),
         };
+        // Fields of a location the dependency does not have would be
+        // dropped silently and the file rewritten without them.
+        let git_only = [
+            ("revision", repr.revision.is_some()),
+            ("branch", repr.branch.is_some()),
+            ("tag", repr.tag.is_some()),
+            ("ref", repr.reference.is_some()),
+            ("rel", repr.rel.is_some()),
+        ];
+        let path_only = [("metadata", repr.metadata)];
+        let stray = match (&repr.path, &repr.git) {
+            (_, Some(_)) => path_only.iter().find(|(_, set)| *set),
+            (Some(_), None) => git_only.iter().find(|(_, set)| *set),
+            (None, None) => git_only.iter().chain(&path_only).find(|(_, set)| *set),
+        };
+        if let Some((field, _)) = stray {
+            return Err(self.error(
+                span,
+                format!("dependency '{name}' has `{field}` without the location it belongs to"),
+            ));
+        }
         let location = match (repr.path, repr.git) {
             (Some(_), Some(_)) => {
                 return Err(self.error(
@@ -422,6 +446,18 @@ impl Reader<'_> {
                 .map_err(|e: crate::version::VersionError| {
                     self.error(repr.version.span(), e.to_string())
                 })?;
+        if repr.git.is_none() {
+            let stray = [
+                ("revision", repr.revision.is_some()),
+                ("rel", repr.rel.is_some()),
+            ];
+            if let Some((field, _)) = stray.iter().find(|(_, set)| *set) {
+                return Err(self.error(
+                    repr.version.span(),
+                    format!("cookbook '{name}' has `{field}` but no `git`"),
+                ));
+            }
+        }
         let source = match (repr.source, repr.path, repr.git) {
             (None, None, None) => LockedSource::Default,
             (Some(url), None, None) => LockedSource::Registry { url },
@@ -633,6 +669,52 @@ dependencies = { jenkins = "= 2.0.3" }
 
         let err = write(&sample(), &dir.path().join("missing/larder.lock")).unwrap_err();
         assert!(err.to_string().contains("missing/larder.lock"), "{err}");
+    }
+
+    /// Found by the `lockfiles` fuzz target: dependencies out of name
+    /// order read to a lock that its own rendering does not read back to.
+    #[test]
+    fn dependencies_read_in_the_order_they_are_written() {
+        let lock =
+            parse_text("version = 1\n[[dependency]]\nname = \"b\"\n[[dependency]]\nname = \"a\"\n")
+                .unwrap();
+        let names: Vec<&str> = lock.dependencies.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(parse_text(&render(&lock)).unwrap(), lock);
+    }
+
+    /// Found by the `lockfiles` fuzz target: git fields without `git`
+    /// (and `metadata` without `path`) were dropped without a word.
+    #[test]
+    fn fields_of_a_location_the_entry_lacks_are_refused() {
+        let cases = [
+            (
+                "[[dependency]]\nname = \"f\"\nrel = \"cookbooks/f\"\n",
+                3,
+                "`rel`",
+            ),
+            (
+                "[[dependency]]\nname = \"f\"\nmetadata = true\n",
+                3,
+                "`metadata`",
+            ),
+            (
+                "[[dependency]]\nname = \"f\"\npath = \"f\"\nbranch = \"main\"\n",
+                3,
+                "`branch`",
+            ),
+            (
+                "[cookbook.f]\nversion = \"1.0\"\npath = \"f\"\nrel = \"f\"\n",
+                3,
+                "`rel` but no `git`",
+            ),
+        ];
+        for (text, line, message) in cases {
+            let err = parse_text(&format!("version = 1\n{text}")).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.contains(&format!(":{line}:")), "{shown}");
+            assert!(shown.contains(message), "{shown}");
+        }
     }
 
     #[test]
