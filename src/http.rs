@@ -751,7 +751,7 @@ fn read_body(
             Err(e) => {
                 return Err(HttpError::Body {
                     url: shown(),
-                    reason: describe_io(&e),
+                    reason: with_causes(&e),
                 });
             }
         };
@@ -781,10 +781,10 @@ fn is_timeout(error: &io::Error) -> bool {
         .is_some_and(reqwest::Error::is_timeout)
 }
 
-/// A failed body read as one line with its causes.
-fn describe_io(error: &io::Error) -> String {
+/// An error and the causes behind it as one line, each cause named once.
+fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
@@ -933,18 +933,7 @@ fn classify(error: reqwest::Error, url: &Url, attempts: u32) -> HttpError {
 /// A reqwest error and its causes as one line, without the URL (which may
 /// hold credentials; callers name the redacted URL themselves).
 fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    with_causes(&error.without_url())
 }
 
 #[cfg(test)]

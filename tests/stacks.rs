@@ -20,7 +20,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::mpsc;
@@ -31,6 +30,7 @@ use predicates::str::contains;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use common::files;
 use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 
 /// The environment variables that could point a command elsewhere.
@@ -671,75 +671,6 @@ fn publish_packs_the_lock_and_refuses_one_out_of_sync() {
     store.larder(&["publish"]).assert().code(144);
 }
 
-/// Serves the files of `dir` on loopback; objects whose name ends in
-/// `.tar.gz` are sent slowly when `slow` is given, which is told once a
-/// third has gone out.
-fn serve(dir: PathBuf, slow: Option<mpsc::Sender<()>>) -> String {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            let name = request.url().trim_start_matches('/').to_string();
-            let Ok(data) = fs::read(dir.join(&name)) else {
-                let _ = request.respond(tiny_http::Response::empty(404));
-                continue;
-            };
-            let len = data.len();
-            // What any static server or CDN sends, and object_store needs.
-            let modified =
-                tiny_http::Header::from_bytes("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT")
-                    .unwrap();
-            match &slow {
-                Some(notify) if name.ends_with(".tar.gz") => {
-                    let reader = SlowReader {
-                        data,
-                        pos: 0,
-                        notify: Some(notify.clone()),
-                    };
-                    let response = tiny_http::Response::new(
-                        200.into(),
-                        vec![modified],
-                        reader,
-                        Some(len),
-                        None,
-                    )
-                    .with_chunked_threshold(usize::MAX);
-                    let _ = request.respond(response);
-                }
-                _ => {
-                    let _ = request.respond(
-                        tiny_http::Response::from_data(data)
-                            .with_chunked_threshold(usize::MAX)
-                            .with_header(modified),
-                    );
-                }
-            }
-        }
-    });
-    format!("http://127.0.0.1:{port}/")
-}
-
-struct SlowReader {
-    data: Vec<u8>,
-    pos: usize,
-    notify: Option<mpsc::Sender<()>>,
-}
-
-impl Read for SlowReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos * 3 > self.data.len()
-            && let Some(notify) = self.notify.take()
-        {
-            let _ = notify.send(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        let n = buf.len().min(16 * 1024).min(self.data.len() - self.pos);
-        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
 #[test]
 fn a_pull_killed_mid_download_from_an_http_store_leaves_dir_intact_and_pulls_again() {
     let store = Store::file();
@@ -780,7 +711,7 @@ fn a_pull_killed_mid_download_from_an_http_store_leaves_dir_intact_and_pulls_aga
         unreachable!()
     };
     let (tx, rx) = mpsc::channel();
-    let slow = serve(root.path().join("store"), Some(tx));
+    let slow = files::serve(root.path().join("store"), Some((".tar.gz".into(), tx))) + "/";
     let mut child = store
         .command(&["pull", "--stack", "production", "--store", &slow, "--into"])
         .arg(&dir)
@@ -796,7 +727,7 @@ fn a_pull_killed_mid_download_from_an_http_store_leaves_dir_intact_and_pulls_aga
     child.wait().unwrap();
     assert_eq!(snapshot(&dir), before);
 
-    let fast = serve(root.path().join("store"), None);
+    let fast = files::serve(root.path().join("store"), None) + "/";
     store
         .larder(&["pull", "--stack", "production", "--store", &fast, "--into"])
         .arg(&dir)

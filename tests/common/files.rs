@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Serves the files of `dir` on loopback and returns the base URL
-/// `http://127.0.0.1:PORT`; a file named in `slow` is sent in small pieces
-/// with pauses, and the sender is told once a third of it has gone out.
+/// Serves the files of `dir` on loopback, with a `Last-Modified` header and
+/// a `Content-Length` as any static server or CDN sends (object_store needs
+/// both), and returns the base URL `http://127.0.0.1:PORT`; a file whose
+/// name ends with `slow`'s text is sent in small pieces with pauses, and
+/// the sender is told once a third of it has gone out.
 pub fn serve(dir: PathBuf, slow: Option<(String, mpsc::Sender<()>)>) -> String {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
@@ -20,19 +22,32 @@ pub fn serve(dir: PathBuf, slow: Option<(String, mpsc::Sender<()>)>) -> String {
                 continue;
             };
             let len = data.len();
+            let modified =
+                tiny_http::Header::from_bytes("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT")
+                    .unwrap();
             match &slow {
-                Some((slow_name, notify)) if *slow_name == name => {
+                Some((slow_suffix, notify)) if name.ends_with(slow_suffix.as_str()) => {
                     let reader = SlowReader {
                         data,
                         pos: 0,
                         notify: Some(notify.clone()),
                     };
-                    let response =
-                        tiny_http::Response::new(200.into(), vec![], reader, Some(len), None);
+                    let response = tiny_http::Response::new(
+                        200.into(),
+                        vec![modified],
+                        reader,
+                        Some(len),
+                        None,
+                    )
+                    .with_chunked_threshold(usize::MAX);
                     let _ = request.respond(response);
                 }
                 _ => {
-                    let _ = request.respond(tiny_http::Response::from_data(data));
+                    let _ = request.respond(
+                        tiny_http::Response::from_data(data)
+                            .with_chunked_threshold(usize::MAX)
+                            .with_header(modified),
+                    );
                 }
             }
         }
