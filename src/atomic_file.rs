@@ -79,16 +79,21 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Flushes every file and directory of the tree at `dir` to disk, the
 /// directories after the files: what a tree needs before it is renamed into
 /// place, so that after a power loss the new name never shows a partial
-/// tree. Links and other kinds of files have nothing to flush. The flushes
+/// tree. Links and other kinds of files have nothing to flush; `linked`
+/// says whether files with several names are flushed too. The flushes
 /// run on several threads, which lets the filesystem commit them together
 /// (one journal commit for many files rather than one each).
-pub fn sync_tree(dir: &Path) -> std::io::Result<()> {
+pub fn sync_tree(dir: &Path, linked: LinkedFiles) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for item in walkdir::WalkDir::new(dir) {
         let item = item.map_err(std::io::Error::from)?;
         let kind = item.file_type();
         if kind.is_file() {
+            if linked == LinkedFiles::AlreadyFlushed && item.metadata()?.nlink() > 1 {
+                continue;
+            }
             files.push(item.into_path());
         } else if kind.is_dir() {
             dirs.push(item.into_path());
@@ -96,6 +101,17 @@ pub fn sync_tree(dir: &Path) -> std::io::Result<()> {
     }
     sync_all_of(&files)?;
     sync_all_of(&dirs)
+}
+
+/// What [`sync_tree`] does with files that have more than one name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkedFiles {
+    /// Flush them like any other file.
+    Flush,
+    /// Leave them out: the tree's other names for them are in a store that
+    /// flushed them when it stored them (a set `pull --stack` assembled by
+    /// hard links from its local content store).
+    AlreadyFlushed,
 }
 
 /// How many flushes [`sync_tree`] runs at once.

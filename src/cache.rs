@@ -358,7 +358,8 @@ impl Store {
             source: io::Error::other(e),
         })?;
         write_atomically(&record_path, text.as_bytes())?;
-        crate::atomic_file::sync_tree(stage.path()).map_err(io_error("flush", stage.path()))?;
+        crate::atomic_file::sync_tree(stage.path(), crate::atomic_file::LinkedFiles::Flush)
+            .map_err(io_error("flush", stage.path()))?;
         let staged = stage.keep();
         if let Err(source) = crate::atomic_file::rename(&staged, &path) {
             // Best effort: the staging directory is garbage either way.

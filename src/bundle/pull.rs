@@ -240,7 +240,7 @@ pub fn pull_built<E: From<BundleError>>(
     };
     let set = layout.set_dir(&id);
     remove_path(&set)?;
-    crate::atomic_file::sync_tree(work.path())
+    crate::atomic_file::sync_tree(work.path(), crate::atomic_file::LinkedFiles::AlreadyFlushed)
         .map_err(|e| BundleError::io("flush", work.path(), e))?;
     let work = work.keep();
     crate::atomic_file::rename(&work, &set)

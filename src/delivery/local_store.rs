@@ -208,14 +208,18 @@ impl LocalStore {
         self.place(tree, staging, &entry)
     }
 
-    /// Writes `entry.json` into `staged` and renames it to entry `tree`.
+    /// Writes `entry.json` into `staged`, flushes it (files included, so
+    /// that sets linking them need not) and renames it to entry `tree`.
     fn place(&self, tree: &str, staged: &Path, entry: &Entry) -> Result<(), BundleError> {
         fs::create_dir_all(staged.join("files"))
             .map_err(|e| BundleError::io("create", staged, e))?;
         write_entry(staged, entry)?;
         let target = self.root.join(tree);
         remove_path(&target)?;
-        fs::rename(staged, &target).map_err(|e| BundleError::io("move into", &target, e))
+        crate::atomic_file::sync_tree(staged, crate::atomic_file::LinkedFiles::Flush)
+            .map_err(|e| BundleError::io("flush", staged, e))?;
+        crate::atomic_file::rename(staged, &target)
+            .map_err(|e| BundleError::io("move into", &target, e))
     }
 
     /// Links the files of entry `tree` into `dest` (the cookbook's folder
