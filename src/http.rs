@@ -16,8 +16,9 @@
 //!   on top of the idle timeout (which cuts off a server that sends
 //!   nothing), so that a server that trickles a byte a second cannot hold
 //!   larder forever;
-//! - redirects only between `http` and `https`, never to another scheme
-//!   such as `file` ([`scheme_may_follow`]);
+//! - redirects only to the same scheme or from `http` up to `https`, never
+//!   down to `http` or to another scheme such as `file`
+//!   ([`scheme_may_follow`]);
 //! - errors that name the URL with its secrets redacted ([`redact`]).
 //!
 //! Proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`
@@ -335,14 +336,13 @@ pub fn join_path(base: &str, segments: &str) -> String {
 }
 
 /// Whether a URL with scheme `from` (a source, or a URL that redirects) may
-/// lead to one with scheme `to`: the same scheme, or one of `http` and
-/// `https` to the other (a registry behind a TLS proxy names plain `http`
-/// downloads). So a remote registry can never name a local file
-/// (`file://`), and only a `file://` source can.
+/// lead to one with scheme `to`: the same scheme, or `http` up to `https`.
+/// So a remote registry can never name a local file (`file://`), only a
+/// `file://` source can, and nothing read over `https` goes on over plain
+/// `http`.
 pub fn scheme_may_follow(from: &str, to: &str) -> bool {
-    let network =
-        |scheme: &str| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-    from.eq_ignore_ascii_case(to) || (network(from) && network(to))
+    from.eq_ignore_ascii_case(to)
+        || (from.eq_ignore_ascii_case("http") && to.eq_ignore_ascii_case("https"))
 }
 
 /// `url` with the user information of `source` when both have the same
@@ -819,7 +819,7 @@ fn redirect_target(
         .map_err(|e| bad(format!("'{}': {e}", redact(location))))?;
     if !scheme_may_follow(current.scheme(), next.scheme()) {
         return Err(bad(format!(
-            "it leads from {} to {}, and a redirect may only go to http or https",
+            "it leads from {} to {}, and a redirect may only keep its scheme or go from http up to https",
             current.scheme(),
             redact(next.as_str())
         )));
@@ -1056,7 +1056,7 @@ mod tests {
         assert!(scheme_may_follow("http", "https"));
         assert!(scheme_may_follow("file", "file"));
         assert!(!scheme_may_follow("https", "file"));
-        assert!(scheme_may_follow("https", "http"));
+        assert!(!scheme_may_follow("https", "http"));
         assert!(!scheme_may_follow("file", "https"));
     }
 

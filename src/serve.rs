@@ -127,6 +127,9 @@ enum Content {
 /// A bound server, ready to [`Server::run`].
 pub struct Server {
     listener: std::net::TcpListener,
+    /// `http://127.0.0.1:PORT`, where it listens.
+    listening: String,
+    /// What the URLs it writes start with: `--public-url` or `listening`.
     base: String,
     content: Content,
     universe: Arc<[u8]>,
@@ -178,8 +181,14 @@ impl Reply {
 
 impl Server {
     /// Reads `dir` and binds `listen` (a loopback address; port 0 picks a
-    /// free port).
-    pub fn bind(dir: &Path, listen: SocketAddr) -> Result<Server, ServeError> {
+    /// free port). The URLs the registry writes (universe, redirects) start
+    /// with `public_url` when given (the address clients reach it at, such
+    /// as a TLS proxy's `https://` URL), else with the bound address.
+    pub fn bind(
+        dir: &Path,
+        listen: SocketAddr,
+        public_url: Option<&Url>,
+    ) -> Result<Server, ServeError> {
         if !listen.ip().is_loopback() {
             return Err(ServeError::NotLoopback { addr: listen });
         }
@@ -190,7 +199,11 @@ impl Server {
         };
         let listener = std::net::TcpListener::bind(listen).map_err(bind_error)?;
         let bound = listener.local_addr().map_err(bind_error)?;
-        let base = format!("http://{bound}");
+        let listening = format!("http://{bound}");
+        let base = public_url.map_or_else(
+            || listening.clone(),
+            |url| url.as_str().trim_end_matches('/').to_string(),
+        );
         let (content, universe) = match registry {
             Registry::Cookbooks(entries) => {
                 let universe = supermarket::supermarket_universe(&entries, &base);
@@ -220,6 +233,7 @@ impl Server {
         let etag = format!("\"{}\"", hex::encode(Sha256::digest(&universe)));
         Ok(Server {
             listener,
+            listening,
             base,
             content,
             universe: Arc::from(universe),
@@ -229,9 +243,9 @@ impl Server {
         })
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The address it listens on, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.listening
     }
 
     /// How many cookbook versions are served.

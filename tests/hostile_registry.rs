@@ -118,7 +118,7 @@ fn a_download_redirect_loop_is_cut_short() {
 fn a_download_redirected_to_a_local_file_is_refused() {
     download_fails(
         Fault::RedirectToFile,
-        "a redirect may only go to http or https",
+        "a redirect may only keep its scheme or go from http up to https",
     );
 }
 

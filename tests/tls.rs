@@ -1,5 +1,6 @@
 //! TLS to a registry: a certificate from a private CA is refused until
-//! `SSL_CERT_FILE` names that CA, and `--insecure` skips verification.
+//! `SSL_CERT_FILE` names that CA, and `--insecure` skips verification; an
+//! `https` registry may not send downloads over plain `http`.
 //! A TLS front (rustls, the test CA in tests/fixtures/tls) forwards to a
 //! real `larder serve`.
 
@@ -20,9 +21,16 @@ fn tls_fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Accepts TLS on a free loopback port and forwards each connection to
-/// `backend`. Returns the `https://` URL; runs until the test ends.
-fn tls_front(backend: &str) -> String {
+/// A free loopback port for a TLS front, and its `https://` URL.
+fn tls_port() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, format!("https://127.0.0.1:{port}"))
+}
+
+/// Accepts TLS on `listener` and forwards each connection to `backend`,
+/// until the test ends.
+fn tls_front(listener: std::net::TcpListener, backend: &str) {
     let backend = backend.trim_start_matches("http://").to_string();
     let certs = CertificateDer::pem_file_iter(tls_fixture("server.pem"))
         .unwrap()
@@ -38,8 +46,6 @@ fn tls_front(backend: &str) -> String {
     .with_single_cert(certs, key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -62,13 +68,13 @@ fn tls_front(backend: &str) -> String {
             }
         });
     });
-    format!("https://127.0.0.1:{port}")
 }
 
 #[test]
 fn a_private_ca_is_trusted_through_ssl_cert_file_or_skipped_with_insecure() {
-    let server = Server::start(fixtures());
-    let url = tls_front(&server.url);
+    let (listener, url) = tls_port();
+    let server = Server::start_with(fixtures(), &[], &["--public-url", &url]);
+    tls_front(listener, &server.url);
     let project = Project::new();
     project.write("Berksfile", &format!("source '{url}'\ncookbook 'legacy'\n"));
 
@@ -104,4 +110,26 @@ fn a_private_ca_is_trusted_through_ssl_cert_file_or_skipped_with_insecure() {
         .env("LARDER_HOME", fresh_store.home.path())
         .assert()
         .success();
+}
+
+#[test]
+fn an_https_registry_naming_plain_http_downloads_is_refused() {
+    let (listener, url) = tls_port();
+    let server = Server::start(fixtures());
+    tls_front(listener, &server.url);
+    let project = Project::new();
+    project.write("Berksfile", &format!("source '{url}'\ncookbook 'legacy'\n"));
+
+    let output = project
+        .larder(&["install"])
+        .env("SSL_CERT_FILE", tls_fixture("ca.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(123), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is read over https, and its downloads must be too"),
+        "{stderr}"
+    );
+    assert!(!project.path("larder.lock").exists());
 }

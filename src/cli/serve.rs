@@ -27,12 +27,17 @@ pub struct Args {
     /// connection is closed.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
+    /// The URL clients reach the registry at, when that is not the address
+    /// it listens on (a TLS proxy in front of it, say): the universe's
+    /// download URLs and redirects start with it.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<reqwest::Url>,
 }
 
 /// Binds, prints `Serving N cookbook versions from DIR at URL` as the first
 /// line of stdout, and answers requests until the process is stopped.
 pub fn run(args: &Args, _output: &Output) -> Result<(), Failure> {
-    let server = Server::bind(&args.dir, args.listen)
+    let server = Server::bind(&args.dir, args.listen, args.public_url.as_ref())
         .map_err(|e| Failure::new(e.exit_code(), "serve", e.to_string()))?;
     let mut stdout = std::io::stdout().lock();
     // The line is the contract with scripts and tests: printed even with

@@ -349,8 +349,8 @@ fn download_for(
     let url = Url::parse(download_url).map_err(|e| refused(format!("it is not a URL: {e}")))?;
     if !crate::http::scheme_may_follow(source_url.scheme(), url.scheme()) {
         return Err(refused(format!(
-            "the registry {} is read over {}, and its downloads must be too (http and https \
-             count as one)",
+            "the registry {} is read over {}, and its downloads must be too (or go from http \
+             up to https)",
             crate::http::redact(source_url.as_str()),
             source_url.scheme()
         )));
