@@ -20,25 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LARDER=${LARDER:-$PWD/target/release/larder}
 N=${1:-50}
-S3S_FS=${S3S_FS:-$(command -v s3s-fs)}
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.0f\n", (e-s)*1000}'; }
-
 export AWS_ACCESS_KEY_ID=AKIAFLEET AWS_SECRET_ACCESS_KEY=fleet-secret-0123456789
-export LARDER_HOME=$work/home
-unset LARDER_STORE AWS_PROFILE AWS_SESSION_TOKEN HTTP_PROXY HTTPS_PROXY http_proxy https_proxy
-mkdir -p "$work/s3/fleet" "$work/home"
-port=$(free_port)
-"$S3S_FS" --host 127.0.0.1 --port "$port" --access-key "$AWS_ACCESS_KEY_ID" \
-  --secret-key "$AWS_SECRET_ACCESS_KEY" "$work/s3" >/dev/null 2>&1 &
-pids+=($!)
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+. benches/support/s3s.sh fleet
+ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.0f\n", (e-s)*1000}'; }
 store=s3://fleet/store
 export LARDER_STORE=$store
 

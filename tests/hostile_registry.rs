@@ -185,37 +185,31 @@ fn a_stalled_universe_times_out() {
     assert_nothing_written(&project);
 }
 
-#[test]
-fn a_truncated_universe_fails_naming_the_url() {
-    let server = registry(Some(Fault::Truncate), None);
+/// Install from a registry whose `/universe` misbehaves with `fault`:
+/// exit 123 with `expected` and the registry's URL, nothing written.
+fn universe_fails(fault: Fault, expected: &str) {
+    let server = registry(Some(fault), None);
     let project = project(&server.url);
     let (code, stderr, _) = install(&project);
     assert_eq!(code, Some(123), "{stderr}");
-    assert!(
-        stderr.contains(&format!("{}/universe", server.url)),
-        "{stderr}"
-    );
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(stderr.contains(&server.url), "{stderr}");
     assert_nothing_written(&project);
+}
+
+#[test]
+fn a_truncated_universe_fails_naming_the_url() {
+    universe_fails(Fault::Truncate, "/universe");
 }
 
 #[test]
 fn an_html_page_instead_of_a_universe_is_not_a_universe() {
-    let server = registry(Some(Fault::HtmlPage), None);
-    let project = project(&server.url);
-    let (code, stderr, _) = install(&project);
-    assert_eq!(code, Some(123), "{stderr}");
-    assert!(stderr.contains("is not a cookbook universe"), "{stderr}");
-    assert_nothing_written(&project);
+    universe_fails(Fault::HtmlPage, "is not a cookbook universe");
 }
 
 #[test]
 fn a_universe_redirect_loop_is_cut_short() {
-    let server = registry(Some(Fault::RedirectLoop), None);
-    let project = project(&server.url);
-    let (code, stderr, _) = install(&project);
-    assert_eq!(code, Some(123), "{stderr}");
-    assert!(stderr.contains("more than 10 redirects"), "{stderr}");
-    assert_nothing_written(&project);
+    universe_fails(Fault::RedirectLoop, "more than 10 redirects");
 }
 
 #[test]
