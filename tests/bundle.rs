@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
@@ -386,20 +386,7 @@ fn damaged_and_hostile_bundles_are_refused_with_the_directory_unchanged() {
 /// Rebuilds `contents` with the manifest of `manifest_from`, with a fresh
 /// sidecar, so only the manifest check can catch it.
 fn forge_manifest(contents: &Path, manifest_from: &Path, dir: &Path) -> PathBuf {
-    let read_entries = |path: &Path| -> Vec<(tar::Header, Vec<u8>)> {
-        let gz = flate2::read::GzDecoder::new(fs::File::open(path).unwrap());
-        let mut archive = tar::Archive::new(gz);
-        archive
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let mut e = e.unwrap();
-                let mut data = Vec::new();
-                e.read_to_end(&mut data).unwrap();
-                (e.header().clone(), data)
-            })
-            .collect()
-    };
+    let read_entries = |path: &Path| common::bundles::entries(&fs::read(path).unwrap());
     let donor = read_entries(manifest_from);
     let manifest = donor
         .iter()

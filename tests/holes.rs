@@ -8,12 +8,11 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::process::Stdio;
 
 use assert_cmd::Command;
-use common::bundles::{bundle, publish};
+use common::bundles::{bundle, entries, publish};
 use common::files::serve;
 use common::project::{Project, fixtures};
 use common::server::Server;
@@ -22,21 +21,6 @@ fn larder() -> Command {
     let mut command = Command::cargo_bin("larder").unwrap();
     command.env_remove("SOURCE_DATE_EPOCH");
     command
-}
-
-/// The entries of a `.tar.gz`, each header with its data.
-fn entries(bytes: &[u8]) -> Vec<(tar::Header, Vec<u8>)> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            (e.header().clone(), data)
-        })
-        .collect()
 }
 
 /// A `.tar.gz` of the given entries.

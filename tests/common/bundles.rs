@@ -1,7 +1,8 @@
 //! Small bundles for pull tests: one cookbook packed by `larder package`,
-//! published with its `.sha256` sidecar.
+//! published with its `.sha256` sidecar, and a bundle's entries read back.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -56,4 +57,19 @@ pub fn bundle(root: &Path, variant: &str) -> Vec<u8> {
         .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
         .unwrap();
     fs::read(packed).unwrap()
+}
+
+/// The entries of a `.tar.gz`, each header with its data.
+pub fn entries(bytes: &[u8]) -> Vec<(tar::Header, Vec<u8>)> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (e.header().clone(), data)
+        })
+        .collect()
 }
