@@ -611,17 +611,31 @@ pub fn tree_digest(dir: &Path) -> Result<String, CacheError> {
 /// is a `/`-separated relative name and the path to read it from.
 pub fn files_digest(mut files: Vec<(Vec<u8>, PathBuf)>) -> Result<String, CacheError> {
     files.sort();
-    let mut tree = Sha256::new();
+    let mut listed = Vec::with_capacity(files.len());
     for (key, path) in files {
         let mut file = File::open(&path).map_err(io_error("read", &path))?;
         let mut hasher = Sha256::new();
         io::copy(&mut file, &mut hasher).map_err(io_error("read", &path))?;
-        tree.update(hex::encode(hasher.finalize()).as_bytes());
+        listed.push((key, hex::encode(hasher.finalize())));
+    }
+    Ok(file_list_digest(
+        listed
+            .iter()
+            .map(|(key, sha256)| (key.as_slice(), sha256.as_str())),
+    ))
+}
+
+/// The digest [`tree_digest`] computes, over a file list already hashed:
+/// `(relative name, sha256 in hex)` pairs sorted by name.
+pub fn file_list_digest<'a>(files: impl IntoIterator<Item = (&'a [u8], &'a str)>) -> String {
+    let mut tree = Sha256::new();
+    for (name, sha256) in files {
+        tree.update(sha256.as_bytes());
         tree.update(b"  ");
-        tree.update(&key);
+        tree.update(name);
         tree.update(b"\n");
     }
-    Ok(hex::encode(tree.finalize()))
+    hex::encode(tree.finalize())
 }
 
 /// The entry (`<name>-<version>`) a directory in `tmp/` stages or

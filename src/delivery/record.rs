@@ -157,14 +157,15 @@ impl BundleRecord {
 
 /// The sha256 of a cookbook's file list (path → sha256, as in
 /// [`crate::bundle::manifest::CookbookManifest::files`]): the `sha256sum` lines (`<sha256>  <path>`)
-/// of its files sorted by path. The same files give the same digest
-/// whatever archive carries them.
+/// of its files sorted by path, as [`crate::cache::tree_digest`] computes
+/// for a folder. The same files give the same digest whatever archive
+/// carries them.
 pub fn tree_digest(files: &BTreeMap<String, String>) -> String {
-    let mut hasher = Sha256::new();
-    for (path, sha256) in files {
-        hasher.update(format!("{sha256}  {path}\n").as_bytes());
-    }
-    hex::encode(hasher.finalize())
+    crate::cache::file_list_digest(
+        files
+            .iter()
+            .map(|(path, sha256)| (path.as_bytes(), sha256.as_str())),
+    )
 }
 
 /// How a pointer got its bundle.
