@@ -174,9 +174,117 @@ fn is_cap_error(e: &io::Error) -> bool {
 /// On error `dest` may hold a partial tree; callers unpack into a temporary
 /// directory and discard it.
 pub fn unpack<R: Read>(reader: R, dest: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
+    unpack_tar(MultiGzDecoder::new(reader), dest, limits)
+}
+
+/// The same for a tar stream that is already decompressed.
+pub fn unpack_tar<R: Read>(
+    stream: R,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<Unpacked, ArchiveError> {
     prepare_destination(dest)?;
+    walk(stream, limits, |item| match item {
+        Item::Dir { rel, .. } => {
+            let target = dest.join(rel);
+            fs::create_dir_all(&target)
+                .map_err(|source| WriteFailure::Archive(write_error(&target, source)))?;
+            set_mode(&target, 0o755).map_err(WriteFailure::Archive)?;
+            Ok(None)
+        }
+        Item::File {
+            rel,
+            data,
+            budget,
+            executable,
+            raw_name,
+            ..
+        } => write_file(data, &dest.join(rel), budget, executable, raw_name).map(Some),
+    })
+}
+
+/// What [`scan_tar`] found besides the files' digests.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub unpacked: Unpacked,
+    /// Where each entry's header starts in the tar stream, by entry path
+    /// (directories end with `/`), in stream order.
+    pub positions: Vec<(String, u64)>,
+    /// The contents of the file named by the `keep` argument, if present.
+    pub kept: Option<Vec<u8>>,
+}
+
+/// Reads a decompressed tar stream with the same checks as [`unpack`],
+/// writing nothing: every file is hashed in memory, and the file at path
+/// `keep` (small: a manifest) is kept.
+pub fn scan_tar<R: Read>(stream: R, limits: &Limits, keep: &str) -> Result<Scanned, ArchiveError> {
+    let mut positions = Vec::new();
+    let mut kept = None;
+    let mut seen = std::collections::BTreeSet::new();
+    let unpacked = walk(stream, limits, |item| {
+        let (rel, position) = match &item {
+            Item::Dir { rel, position } => (format!("{rel}/"), *position),
+            Item::File { rel, position, .. } => (rel.to_string(), *position),
+        };
+        if !seen.insert(rel.clone()) && !rel.ends_with('/') {
+            return Err(WriteFailure::Archive(ArchiveError::Duplicate {
+                entry: rel,
+            }));
+        }
+        positions.push((rel, position));
+        let Item::File {
+            rel, data, budget, ..
+        } = item
+        else {
+            return Ok(None);
+        };
+        let mut hasher = Sha256::new();
+        let mut copy = (rel == keep).then(Vec::new);
+        let size = copy_limited(data, budget, |chunk| {
+            hasher.update(chunk);
+            if let Some(copy) = copy.as_mut() {
+                copy.extend_from_slice(chunk);
+            }
+            Ok(())
+        })?;
+        if copy.is_some() {
+            kept = copy;
+        }
+        Ok(Some((hex::encode(hasher.finalize()), size)))
+    })?;
+    Ok(Scanned {
+        unpacked,
+        positions,
+        kept,
+    })
+}
+
+/// One entry of the stream, as [`walk`] hands it to its consumer.
+enum Item<'a, 'e> {
+    Dir {
+        rel: &'a str,
+        position: u64,
+    },
+    File {
+        rel: &'a str,
+        position: u64,
+        data: &'a mut (dyn Read + 'e),
+        budget: u64,
+        executable: bool,
+        raw_name: &'a str,
+    },
+}
+
+/// Reads every entry of a decompressed tar stream, refusing what
+/// [`unpack`] refuses, and hands directories and files to `consume`, which
+/// returns a file's digest and size (`None` for directories).
+fn walk<R: Read>(
+    stream: R,
+    limits: &Limits,
+    mut consume: impl FnMut(Item<'_, '_>) -> Result<Option<(String, u64)>, WriteFailure>,
+) -> Result<Unpacked, ArchiveError> {
     let capped = CappedReader {
-        inner: MultiGzDecoder::new(reader),
+        inner: stream,
         remaining: limits.max_stream_bytes(),
     };
     let mut archive = tar::Archive::new(capped);
@@ -193,6 +301,10 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, limits: &Limits) -> Result<Unpack
         } else {
             ArchiveError::Corrupt { source: e }
         }
+    };
+    let failure = |e: WriteFailure, entry: &str| match e {
+        WriteFailure::Archive(e) => e,
+        WriteFailure::Read(e) => corrupt_or_cap(e, entry),
     };
     let entries = archive
         .entries()
@@ -236,10 +348,13 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, limits: &Limits) -> Result<Unpack
             }
             return Err(ArchiveError::BadName { entry: raw_name });
         };
-        let target = dest.join(&rel);
+        let position = entry.raw_header_position();
         if kind.is_dir() {
-            fs::create_dir_all(&target).map_err(|source| write_error(&target, source))?;
-            set_mode(&target, 0o755)?;
+            consume(Item::Dir {
+                rel: &rel,
+                position,
+            })
+            .map_err(|e| failure(e, &raw_name))?;
             result.dirs.push(rel);
             continue;
         }
@@ -262,11 +377,16 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, limits: &Limits) -> Result<Unpack
             .mode()
             .map(|m| m & 0o111 != 0)
             .unwrap_or(false);
-        let (sha256, size) = write_file(&mut entry, &target, budget, executable, &raw_name)
-            .map_err(|e| match e {
-                WriteFailure::Archive(e) => e,
-                WriteFailure::Read(e) => corrupt_or_cap(e, &raw_name),
-            })?;
+        let (sha256, size) = consume(Item::File {
+            rel: &rel,
+            position,
+            data: &mut entry,
+            budget,
+            executable,
+            raw_name: &raw_name,
+        })
+        .map_err(|e| failure(e, &raw_name))?
+        .unwrap_or_default();
         if size > budget {
             return Err(ArchiveError::TooLarge {
                 entry: raw_name,
@@ -283,9 +403,9 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, limits: &Limits) -> Result<Unpack
             },
         );
     }
-    // The tar end marker comes before the end of the gzip stream: read on
-    // to the end, so that the decoder checks every member's CRC-32 and
-    // length, and a stream cut short is noticed.
+    // The tar end marker comes before the end of the compressed stream:
+    // read on to the end, so that the decoder checks every member's CRC-32
+    // and length, and a stream cut short is noticed.
     io::copy(&mut archive.into_inner(), &mut io::sink())
         .map_err(|e| corrupt_or_cap(e, &last_entry))?;
     Ok(result)
@@ -348,7 +468,7 @@ enum WriteFailure {
 /// Copies at most `budget + 1` bytes of `entry` into a new file at `target`,
 /// hashing them; returns the digest and the number of bytes copied.
 fn write_file(
-    entry: &mut impl Read,
+    entry: &mut dyn Read,
     target: &Path,
     budget: u64,
     executable: bool,
@@ -373,6 +493,22 @@ fn write_file(
         Err(e) => return Err(WriteFailure::Archive(write_error(target, e))),
     };
     let mut hasher = Sha256::new();
+    let size = copy_limited(entry, budget, |chunk| {
+        hasher.update(chunk);
+        file.write_all(chunk)
+            .map_err(|e| WriteFailure::Archive(write_error(target, e)))
+    })?;
+    set_file_mode(&file, target, mode).map_err(WriteFailure::Archive)?;
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Hands at most `budget + 1` bytes of `entry` to `sink`, in pieces;
+/// returns how many it handed over.
+fn copy_limited(
+    entry: &mut dyn Read,
+    budget: u64,
+    mut sink: impl FnMut(&[u8]) -> Result<(), WriteFailure>,
+) -> Result<u64, WriteFailure> {
     let mut limited = entry.take(budget.saturating_add(1));
     let mut buf = vec![0u8; 64 * 1024];
     let mut size: u64 = 0;
@@ -383,17 +519,13 @@ fn write_file(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(WriteFailure::Read(e)),
         };
-        let chunk = &buf[..n];
-        hasher.update(chunk);
-        file.write_all(chunk)
-            .map_err(|e| WriteFailure::Archive(write_error(target, e)))?;
+        sink(&buf[..n])?;
         size += n as u64;
         if size > budget {
             break;
         }
     }
-    set_file_mode(&file, target, mode).map_err(WriteFailure::Archive)?;
-    Ok((hex::encode(hasher.finalize()), size))
+    Ok(size)
 }
 
 fn set_file_mode(file: &File, path: &Path, mode: u32) -> Result<(), ArchiveError> {

@@ -10,6 +10,12 @@
 //!
 //! The gzip header is that of `flate2::GzBuilder` with mtime 0 and no file
 //! name: no timestamp, no name, OS "unknown".
+//!
+//! A writer may also [`cut`](ParallelGz::cut) a chunk short. `package` cuts
+//! where each cookbook's entries begin and where the last one ends, so each
+//! cookbook's entries are a run of whole chunks: a byte range of the bundle
+//! that a fresh raw inflater can read on its own
+//! ([`super::cookbook_ranges`]).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -26,7 +32,7 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 pub const LEVEL: u32 = 6;
 
 /// ID1 ID2 CM FLG MTIME(4) XFL OS: no flags, no time, OS unknown.
-const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+pub const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 type Job = (u64, Vec<u8>);
 type Done = (u64, io::Result<(Vec<u8>, Crc)>);
@@ -91,6 +97,17 @@ impl<W: Write> ParallelGz<W> {
                 pending: BTreeMap::new(),
             },
         })
+    }
+
+    /// Ends the current chunk here, even if it is short. Where the stream is
+    /// cut depends only on where the caller cuts it, so output stays
+    /// deterministic.
+    pub fn cut(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE));
+        self.submit(chunk)
     }
 
     /// Flushes the last chunk, writes the trailer and returns the writer.
@@ -272,6 +289,36 @@ mod tests {
                 .unwrap();
             assert_eq!(back, data, "len {len}");
         }
+    }
+
+    #[test]
+    fn a_cut_starts_a_chunk_that_inflates_on_its_own() {
+        let (head, tail) = (sample(CHUNK_SIZE + 300), sample(5000));
+        let mut writer = ParallelGz::new(Vec::new(), 2).unwrap();
+        writer.write_all(&head).unwrap();
+        writer.cut().unwrap();
+        writer.cut().unwrap();
+        writer.write_all(&tail).unwrap();
+        let whole = writer.finish().unwrap();
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&whole[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, [head.clone(), tail.clone()].concat());
+        // The tail's chunk is the whole body after the head's two chunks.
+        let first = deflate(&head[..CHUNK_SIZE], FlushCompress::Sync, LEVEL)
+            .unwrap()
+            .0;
+        let second = deflate(&head[CHUNK_SIZE..], FlushCompress::Sync, LEVEL)
+            .unwrap()
+            .0;
+        let start = HEADER.len() + first.len() + second.len();
+        let mut inflater = flate2::Decompress::new(false);
+        let mut out = Vec::with_capacity(tail.len() + 64);
+        inflater
+            .decompress_vec(&whole[start..], &mut out, flate2::FlushDecompress::None)
+            .unwrap();
+        assert_eq!(out, tail);
     }
 
     #[test]

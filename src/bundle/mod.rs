@@ -17,6 +17,7 @@
 //! to a process exit code.
 
 pub mod chefignore;
+pub mod cookbook_ranges;
 pub mod gzip;
 pub mod manifest;
 pub mod package;

@@ -299,8 +299,12 @@ enum Entry<'a> {
     File(&'a PlannedFile),
 }
 
+/// Writes the entries in path order, cutting the compressed stream where
+/// each cookbook's entries begin and after the last one, so that every
+/// cookbook is a byte range of the bundle of its own
+/// ([`super::cookbook_ranges`]).
 fn write_entries<W: Write>(
-    tar: &mut tar::Builder<W>,
+    tar: &mut tar::Builder<ParallelGz<W>>,
     mtime: u64,
     dirs: &BTreeSet<String>,
     files: &[PlannedFile],
@@ -320,7 +324,13 @@ fn write_entries<W: Write>(
     let archive_err = |e: io::Error| {
         BundleError::io("write the bundle to", Path::new("the temporary archive"), e)
     };
+    let mut cookbook = None;
     for (path, entry) in entries {
+        let entry_cookbook = cookbook_of(path);
+        if entry_cookbook.is_some() && entry_cookbook != cookbook {
+            tar.get_mut().cut().map_err(archive_err)?;
+            cookbook = entry_cookbook;
+        }
         match entry {
             Entry::Dir => archive::append_dir(tar, path, mtime).map_err(archive_err)?,
             Entry::Manifest(bytes) => {
@@ -347,7 +357,17 @@ fn write_entries<W: Write>(
             }
         }
     }
-    Ok(())
+    tar.get_mut().cut().map_err(archive_err)
+}
+
+/// The cookbook an archive path belongs to: `<name>` of
+/// `cookbooks/<name>/...`; `None` for the top folder and the manifest.
+fn cookbook_of(path: &str) -> Option<&str> {
+    let (name, _) = path
+        .strip_prefix(ARCHIVE_ROOT)?
+        .strip_prefix('/')?
+        .split_once('/')?;
+    Some(name)
 }
 
 /// Writes `<archive>.sha256` in `sha256sum` format, atomically.

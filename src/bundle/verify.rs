@@ -118,15 +118,30 @@ pub(crate) fn check_unpacked(
     origin: &str,
 ) -> Result<(Manifest, Vec<Difference>), BundleError> {
     let manifest_path = format!("{ARCHIVE_ROOT}/{}", manifest::FILE_NAME);
-    if !unpacked.files.contains_key(&manifest_path) {
+    let bytes = if unpacked.files.contains_key(&manifest_path) {
+        let on_disk = root.join(&manifest_path);
+        Some(fs::read(&on_disk).map_err(|e| BundleError::io("read", &on_disk, e))?)
+    } else {
+        None
+    };
+    check_files(bytes.as_deref(), unpacked, origin)
+}
+
+/// Compares the files of a bundle with its manifest, whose bytes are
+/// `manifest` (`None` when the bundle has none, an error).
+pub(crate) fn check_files(
+    manifest: Option<&[u8]>,
+    unpacked: &Unpacked,
+    origin: &str,
+) -> Result<(Manifest, Vec<Difference>), BundleError> {
+    let manifest_path = format!("{ARCHIVE_ROOT}/{}", manifest::FILE_NAME);
+    let Some(bytes) = manifest else {
         return Err(BundleError::BadLayout {
             origin: origin.to_string(),
             detail: format!("it has no {manifest_path}; make it with larder package"),
         });
-    }
-    let on_disk = root.join(&manifest_path);
-    let bytes = fs::read(&on_disk).map_err(|e| BundleError::io("read", &on_disk, e))?;
-    let manifest = Manifest::from_json(&bytes, origin)?;
+    };
+    let manifest = Manifest::from_json(bytes, origin)?;
     let actual: BTreeMap<String, String> = unpacked
         .files
         .iter()
