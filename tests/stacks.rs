@@ -8,13 +8,14 @@
 //! wrong secret key refused without printing it, a pull killed
 //! mid-download through a read-only HTTP store, and the fixed-URL copy
 //! accepted by `sha256sum -c`. Incremental updates: an update changing one
-//! cookbook fetches that cookbook's object and the record only (JSON
+//! cookbook fetches that cookbook's byte range of the bundle and the record
+//! only (JSON
 //! figures, and the S3 server's request log), the assembled set equals
 //! the whole bundle unpacked, old content is pruned, a file edited in
 //! place is found by `verify-bundle --into` and never linked again, pulls
 //! killed while fetching or assembling leave a complete set, and cold
-//! instances and bundles published without cookbook objects take the
-//! whole bundle.
+//! instances and bundles published without cookbook ranges take the whole
+//! bundle.
 
 mod common;
 
@@ -244,7 +245,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     an_update_fetches_only_the_changed_cookbook,
-    bundles_without_cookbook_objects_are_pulled_whole,
+    bundles_without_cookbook_ranges_are_pulled_whole,
     publishing_twice_stores_one_bundle,
     stacks_are_pinned_promoted_and_rolled_back,
     of_two_racing_promotions_exactly_one_wins,
@@ -469,7 +470,8 @@ fn a_tampered_bundle_is_refused_and_dir_is_unchanged(store: &Store) {
     let before = snapshot(&dir);
     let two = publish(store, "two", Some("production"));
     let object = store.object(&format!("bundles/{two}.tar.gz"));
-    let mut bytes = fs::read(&object).unwrap();
+    let good = fs::read(&object).unwrap();
+    let mut bytes = good.clone();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     fs::write(&object, &bytes).unwrap();
@@ -482,22 +484,24 @@ fn a_tampered_bundle_is_refused_and_dir_is_unchanged(store: &Store) {
         .code(153)
         .stderr(contains("Nothing was changed"));
     assert_eq!(snapshot(&cold), (None, BTreeMap::new()));
-    // A warm one fetches only the changed cookbooks; a damaged cookbook
-    // object is refused as well.
-    let app = cookbook_object(store, &two, "app");
-    let mut bytes = fs::read(&app).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    fs::write(&app, &bytes).unwrap();
+    // A warm one fetches only the changed cookbooks' ranges; a damaged
+    // byte in one of them is refused as well.
+    let app = cookbook_range(store, &two, "app");
+    let mut bytes = good;
+    bytes[(app.start + app.end) as usize / 2] ^= 0xff;
+    fs::write(&object, &bytes).unwrap();
     store
         .larder(&["pull", "--stack", "production", "--into"])
         .arg(&dir)
         .assert()
         .code(173)
         .stderr(contains("does not match its digest"))
-        .stderr(contains("cookbooks/app/1.1.0/"));
+        .stderr(contains(format!(
+            "bytes {}-{}, cookbook app",
+            app.start, app.end
+        )));
     assert_eq!(snapshot(&dir), before);
-    // Publishing the same bundle again finds the damaged objects.
+    // Publishing the same bundle again finds the damaged object.
     let (path, _) = bundle(store, "two");
     store
         .larder(&["publish"])
@@ -937,9 +941,9 @@ fn a_bundle_over_the_size_limit_is_refused_while_downloading() {
     assert!(!store.path("live").exists());
 }
 
-/// The file of the store object of cookbook `name` in bundle `digest`, as
-/// its record names it.
-fn cookbook_object(store: &Store, digest: &str, name: &str) -> PathBuf {
+/// The byte range of cookbook `name` in bundle `digest`, as its record
+/// gives it.
+fn cookbook_range(store: &Store, digest: &str, name: &str) -> std::ops::Range<u64> {
     let record: Value =
         serde_json::from_slice(&fs::read(store.object(&format!("bundles/{digest}.json"))).unwrap())
             .unwrap();
@@ -949,7 +953,8 @@ fn cookbook_object(store: &Store, digest: &str, name: &str) -> PathBuf {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("{name} in {record}"));
-    store.object(cookbook["object"]["key"].as_str().unwrap())
+    let range = &cookbook["range"];
+    range["start"].as_u64().unwrap()..range["end"].as_u64().unwrap()
 }
 
 /// Every folder and file below `dir` (following `dir` itself if it is a
@@ -1052,7 +1057,7 @@ fn an_update_fetches_only_the_changed_cookbook(store: &Store) {
     );
     // `three` changes app's files and nothing else.
     let three = publish(store, "three", Some("production"));
-    let app = cookbook_object(store, &three, "app");
+    let app = cookbook_range(store, &three, "app");
     if let Backend::S3(server) = &store.backend {
         server.take_requests();
     }
@@ -1061,7 +1066,7 @@ fn an_update_fetches_only_the_changed_cookbook(store: &Store) {
     assert_eq!(transfer["mode"], "incremental", "{update}");
     assert_eq!(names(&transfer["fetched"]), ["app"]);
     assert_eq!(names(&transfer["reused"]), ["base", "db"]);
-    assert_eq!(transfer["fetched_bytes"], fs::metadata(&app).unwrap().len());
+    assert_eq!(transfer["fetched_bytes"], app.end - app.start);
     assert_eq!(transfer["bundle_bytes"], 0);
     assert_eq!(
         transfer["record_bytes"],
@@ -1070,15 +1075,15 @@ fn an_update_fetches_only_the_changed_cookbook(store: &Store) {
             .len()
     );
     if let Backend::S3(server) = &store.backend {
-        // What the server saw: the pointer, the record, app's object.
+        // What the server saw: the pointer, the record, app's range of
+        // the bundle.
         let key = |k: &str| format!("GET /{BUCKET}/ci/{k}");
-        let app_key = app.strip_prefix(server.object_path("ci")).unwrap();
         assert_eq!(
             server.take_requests(),
             [
                 key("stacks/production.json"),
                 key(&format!("bundles/{three}.json")),
-                key(&app_key.display().to_string()),
+                key(&format!("bundles/{three}.tar.gz")),
             ]
         );
     }
@@ -1138,18 +1143,18 @@ fn an_update_fetches_only_the_changed_cookbook(store: &Store) {
     assert_eq!(tree(&dir), whole_bundle_tree(store, "two"));
 }
 
-fn bundles_without_cookbook_objects_are_pulled_whole(store: &Store) {
+fn bundles_without_cookbook_ranges_are_pulled_whole(store: &Store) {
     publish(store, "two", Some("production"));
     let dir = store.path("live");
     pull_json(store, &dir, &[]);
-    // A bundle whose record was written before bundles were also stored
-    // cookbook by cookbook: no objects, no manifest digest.
+    // A bundle whose record has no ranges (one that was not cut by
+    // cookbook, or a record written before ranges): no manifest digest.
     let three = publish(store, "three", Some("production"));
     let record_path = store.object(&format!("bundles/{three}.json"));
     let mut record: Value = serde_json::from_slice(&fs::read(&record_path).unwrap()).unwrap();
     record.as_object_mut().unwrap().remove("manifest_sha256");
     for cookbook in record["cookbooks"].as_array_mut().unwrap() {
-        cookbook.as_object_mut().unwrap().remove("object");
+        cookbook.as_object_mut().unwrap().remove("range");
     }
     fs::write(&record_path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
     let update = pull_json(store, &dir, &[]);
@@ -1279,7 +1284,7 @@ fn a_pull_killed_while_fetching_cookbooks_leaves_a_complete_set_and_pulls_again(
     pull_json(&store, &dir, &[]);
     while rx.try_recv().is_ok() {}
     let before = snapshot(&dir);
-    // db's object becomes a few MB the server sends slowly.
+    // db's range becomes a few MB the server sends slowly.
     grow(&store, "three", "db", 0, 3 << 20);
     let new = publish_grown(&store, "three");
     while rx.try_recv().is_ok() {}

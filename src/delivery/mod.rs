@@ -27,7 +27,6 @@
 //! stacks/<name>/cookbooks.tar.gz    optional fixed-URL copy (+ .sha256)
 //! ```
 
-pub mod cookbook_object;
 pub mod local_store;
 pub mod publish;
 pub mod pull;

@@ -1,32 +1,38 @@
 //! `publish`: puts a bundle into the store under its sha256, with its
-//! `sha256sum` file, each of its cookbooks as a cookbook object
-//! (`cookbooks/<name>/<version>/<tree-digest>.tar.gz`, shared by every
-//! bundle with the same files), and its record, which lists those objects.
-//! Content addressing makes publishing idempotent: an object that is
-//! already there is checked against its name (the bundle streamed and
-//! hashed, a cookbook object unpacked and its file list hashed) and not
-//! uploaded again, and an existing record keeps the time and provenance of
-//! the first publish. The record is written last, so a record in the store
-//! means the bundle and cookbook objects it names are complete.
+//! `sha256sum` file and its record. The record lists each cookbook's byte
+//! range in the bundle ([`crate::bundle::cookbook_ranges`]), so that
+//! `pull --stack` can fetch one cookbook without the rest: every byte is
+//! stored once, in the bundle object.
+//!
+//! The bundle is read once, into memory. Its name is the digest in the
+//! `.sha256` file `package` wrote beside it (or, without one, the digest of
+//! its bytes), so the upload starts at once; hashing the bytes and checking
+//! them against the bundle's manifest run beside it. If either check fails,
+//! the object just created is removed again and nothing else is written.
+//!
+//! Content addressing makes publishing idempotent: a bundle that is already
+//! there is checked against its name (streamed and hashed) and not uploaded
+//! again, and an existing record keeps the time and provenance of the first
+//! publish. The record is written last, so a record in the store means its
+//! bundle is complete.
 
-use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use bytes::Bytes;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::DeliveryError;
-use super::cookbook_object::{self, cookbook_part};
 use super::record::{
-    self, BundleRecord, CookbookObject, Provenance, bundle_key, cookbook_key, record_key,
-    sidecar_key, tree_digest,
+    self, BundleRecord, ByteRange, Provenance, bundle_key, record_key, sidecar_key,
 };
 use super::store::{Created, Store};
-use crate::archive::{self, Limits, Unpacked};
-use crate::bundle::manifest::{CookbookManifest, Manifest};
-use crate::bundle::package::available_threads;
-use crate::bundle::verify::{check_unpacked, hash_file};
-use crate::bundle::{ARCHIVE_ROOT, BundleError};
+use crate::archive::Limits;
+use crate::bundle::cookbook_ranges::{self, ScannedBundle};
+use crate::bundle::manifest::Difference;
+use crate::bundle::verify::sidecar_path;
+use crate::bundle::{BundleError, parse_sidecar};
 
 /// What [`publish`] did.
 #[derive(Clone, Debug, Serialize)]
@@ -48,56 +54,57 @@ pub fn publish(
     provenance: Provenance,
 ) -> Result<Published, DeliveryError> {
     store.ensure_writable()?;
-    let scratch = tempfile::tempdir()
-        .map_err(|e| BundleError::io("create a directory in", &std::env::temp_dir(), e))?;
-    // Hashing the bundle (its name) and unpacking it (for its cookbook
-    // objects) both read all of it: on two cores at once.
-    let (hashed, unpacked) = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| hash_file(bundle));
-        let unpacked = unpack_bundle(bundle, &scratch.path().join("bundle"));
-        let hashed = hashing.join().unwrap_or_else(|_| {
-            Err(BundleError::io(
-                "hash",
-                bundle,
-                io::Error::other("the hashing thread panicked"),
-            ))
-        });
-        (hashed, unpacked)
-    });
-    let (sha256, size) = hashed?;
-    let (manifest, unpacked) = unpacked?;
+    let origin = bundle.display().to_string();
+    let data = Bytes::from(std::fs::read(bundle).map_err(|e| BundleError::io("read", bundle, e))?);
+    let size = data.len() as u64;
+    let claimed = sidecar_digest(bundle);
+    let sha256 = claimed
+        .clone()
+        .unwrap_or_else(|| hex::encode(Sha256::digest(&data)));
     let key = bundle_key(&sha256);
-    // The bundle goes up while the cookbook objects are made and sent.
-    let (uploaded, objects) = std::thread::scope(|scope| {
-        let upload = scope.spawn(|| upload_bundle(store, bundle, &key, &sha256, size));
-        let objects: Result<Vec<_>, DeliveryError> = manifest
-            .cookbooks
-            .iter()
-            .enumerate()
-            .map(|(i, cookbook)| {
-                let folder = format!("{ARCHIVE_ROOT}/{}", cookbook.name);
-                let contents = cookbook_part(&unpacked, &folder);
-                let dir = scratch.path().join("bundle").join(&folder);
-                let work = scratch.path().join(format!("object-{i}"));
-                publish_cookbook(store, cookbook, &dir, &contents, &work)
-            })
-            .collect();
-        let uploaded = upload.join().unwrap_or_else(|_| {
-            Err(DeliveryError::Io {
-                action: "upload",
-                path: bundle.to_path_buf(),
-                source: io::Error::other("the upload thread panicked"),
-            })
-        });
-        (uploaded, objects)
+    let present = store.size_of(&key)?.is_some();
+    let (created, actual, scanned) = std::thread::scope(|scope| {
+        let upload = (!present).then(|| scope.spawn(|| store.upload(&key, data.clone())));
+        let hashing = claimed
+            .is_some()
+            .then(|| scope.spawn(|| hex::encode(Sha256::digest(&data))));
+        let scanned = cookbook_ranges::scan(&data, &origin, &Limits::default());
+        let created = upload.map(|upload| upload.join().unwrap_or_else(|_| Err(panicked(bundle))));
+        let actual = hashing.map(|hashing| hashing.join().unwrap_or_default());
+        (created, actual, scanned)
     });
-    let uploaded = uploaded?;
-    let objects = objects?;
+    let created = created.transpose()?;
+    let checked = match actual {
+        Some(actual) if actual != sha256 => Err(BundleError::ContentMismatch {
+            origin: origin.clone(),
+            differences: vec![Difference::DigestMismatch {
+                expected: sha256.clone(),
+                actual,
+            }],
+        }),
+        _ => scanned,
+    };
+    let scanned = match checked {
+        Ok(scanned) => scanned,
+        Err(e) => {
+            if created == Some(Created::New) {
+                // Ours, and not what its name or its manifest says: gone
+                // again before anyone can rely on it (readers check digests
+                // in any case). The refusal is the error that matters.
+                let _ = store.delete(&key);
+            }
+            return Err(e.into());
+        }
+    };
+    let uploaded = created == Some(Created::New);
+    if !uploaded {
+        check_existing(store, &key, &sha256)?;
+    }
     store.create(
         &sidecar_key(&sha256),
         format!("{sha256}  {sha256}.tar.gz\n").into_bytes(),
     )?;
-    let record = BundleRecord::new(&sha256, size, &manifest, objects, provenance);
+    let record = new_record(&sha256, size, scanned, provenance);
     let record_key = record_key(&sha256);
     let record = match store.create(&record_key, record::to_json(&record))? {
         Created::New => record,
@@ -115,21 +122,38 @@ pub fn publish(
     })
 }
 
-/// Uploads the bundle to `key` unless it is there already (then checked);
-/// whether it was uploaded.
-fn upload_bundle(
-    store: &Store,
-    bundle: &Path,
-    key: &str,
+/// The digest in the bundle's `.sha256` file, when it has a readable one
+/// (a claim, checked against the bytes).
+fn sidecar_digest(bundle: &Path) -> Option<String> {
+    let sidecar = sidecar_path(bundle);
+    let text = std::fs::read_to_string(&sidecar).ok()?;
+    parse_sidecar(&text, &sidecar.display().to_string()).ok()
+}
+
+fn new_record(
     sha256: &str,
     size: u64,
-) -> Result<bool, DeliveryError> {
-    match store.size_of(key)? {
-        Some(_) => {
-            check_existing(store, key, sha256)?;
-            Ok(false)
-        }
-        None => Ok(store.upload(key, bundle, size)? == Created::New),
+    scanned: ScannedBundle,
+    provenance: Provenance,
+) -> BundleRecord {
+    let ranges = scanned
+        .ranges
+        .unwrap_or_default()
+        .into_iter()
+        .map(|range| ByteRange {
+            start: range.start,
+            end: range.end,
+            sha256: range.sha256,
+        })
+        .collect();
+    BundleRecord::new(sha256, size, &scanned.manifest, ranges, provenance)
+}
+
+fn panicked(bundle: &Path) -> DeliveryError {
+    DeliveryError::Io {
+        action: "upload",
+        path: bundle.to_path_buf(),
+        source: io::Error::other("the upload thread panicked"),
     }
 }
 
@@ -146,97 +170,5 @@ fn check_existing(store: &Store, key: &str, sha256: &str) -> Result<(), Delivery
             digest: sha256.to_string(),
             store: store.url().to_string(),
         }),
-    }
-}
-
-/// Unpacks the bundle into `dest` and checks it against its manifest: the
-/// cookbook objects are cut from what was checked.
-fn unpack_bundle(bundle: &Path, dest: &Path) -> Result<(Manifest, Unpacked), BundleError> {
-    let origin = bundle.display().to_string();
-    let file = File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
-    let unpacked =
-        archive::unpack(io::BufReader::new(file), dest, &Limits::default()).map_err(|source| {
-            BundleError::UnsafeArchive {
-                origin: origin.clone(),
-                source,
-            }
-        })?;
-    let (manifest, differences) = check_unpacked(dest, &unpacked, &origin)?;
-    if !differences.is_empty() {
-        return Err(BundleError::ContentMismatch {
-            origin,
-            differences,
-        });
-    }
-    Ok((manifest, unpacked))
-}
-
-/// Stores one cookbook of the bundle as its own object, unless an object
-/// with its file list is there already (checked by unpacking it).
-fn publish_cookbook(
-    store: &Store,
-    cookbook: &CookbookManifest,
-    dir: &Path,
-    contents: &Unpacked,
-    work: &Path,
-) -> Result<CookbookObject, DeliveryError> {
-    check_key_part(&cookbook.name, "name")?;
-    check_key_part(&cookbook.version, &format!("version of {}", cookbook.name))?;
-    let tree = tree_digest(&cookbook.files);
-    let key = cookbook_key(&cookbook.name, &cookbook.version, &tree);
-    std::fs::create_dir_all(work).map_err(|e| BundleError::io("create", work, e))?;
-    let packed = work.join("object.tar.gz");
-    if store.size_of(&key)?.is_none() {
-        let (sha256, size) = cookbook_object::pack(dir, contents, &packed, available_threads())?;
-        if store.upload(&key, &packed, size)? == Created::New {
-            return Ok(CookbookObject { key, sha256, size });
-        }
-    }
-    // Already there: it counts only if it holds exactly these files.
-    let mut out = File::create(&packed).map_err(|e| BundleError::io("write", &packed, e))?;
-    let sha256 = store
-        .download(&key, &mut out)?
-        .ok_or_else(|| DeliveryError::NoBundle {
-            digest: tree.clone(),
-            store: store.url().to_string(),
-        })?;
-    drop(out);
-    let size = std::fs::metadata(&packed)
-        .map_err(|e| BundleError::io("read", &packed, e))?
-        .len();
-    let url = store.object_url(&key);
-    match cookbook_object::unpack_checked(
-        &packed,
-        &work.join("check"),
-        &tree,
-        &Limits::default(),
-        &url,
-    ) {
-        Ok(_) => Ok(CookbookObject { key, sha256, size }),
-        Err(_) => Err(DeliveryError::Corrupt {
-            object: url,
-            actual: sha256,
-        }),
-    }
-}
-
-/// A cookbook name or version must be usable as one part of an object key.
-fn check_key_part(text: &str, what: &str) -> Result<(), BundleError> {
-    let usable = !text.is_empty()
-        && !text.starts_with('.')
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'));
-    if usable {
-        Ok(())
-    } else {
-        Err(BundleError::InvalidManifest {
-            origin: "the bundle".to_string(),
-            detail: format!(
-                "cookbook {what} '{}' cannot name a store object (letters, digits, '.', '_', \
-                 '-', '+')",
-                text.chars().take(80).collect::<String>()
-            ),
-        })
     }
 }

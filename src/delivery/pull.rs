@@ -3,19 +3,20 @@
 //! hands it to [`crate::bundle::pull::pull_built`], which switches
 //! atomically and keeps the previous sets.
 //!
-//! When the bundle's record lists cookbook objects and the instance's
-//! [`LocalStore`] holds something, the set is assembled incrementally:
-//! only the cookbook objects the local store lacks are fetched (in
-//! parallel), each is checked against the record (its sha256 and its file
-//! list's digest) and added to the local store, the set is made of hard
-//! links to local store entries (each checked before use), and it is
-//! checked file by file against the bundle's manifest, rebuilt from the
-//! entries and proved equal to the published one by the sha256 the record
-//! gives. Otherwise (a cold instance, a bundle published without cookbook
-//! objects) the whole bundle is downloaded and verified against the digest
-//! the pointer names, as `larder pull` does, and its cookbooks seed the
-//! local store by hard links. Afterwards, local store entries that no kept
-//! set uses are removed.
+//! When the bundle's record lists each cookbook's byte range and the
+//! instance's [`LocalStore`] holds something, the set is assembled
+//! incrementally: only the ranges of the cookbooks the local store lacks
+//! are fetched from the bundle object (in parallel), each is checked
+//! against the record (its sha256, then its file list's digest) and added
+//! to the local store, the set is made of hard links to local store entries
+//! (each checked before use), and it is checked file by file against the
+//! bundle's manifest, rebuilt from the entries and proved equal to the
+//! published one by the sha256 the record gives. Otherwise (a cold
+//! instance, a bundle published without ranges, a store that does not
+//! serve ranges) the whole bundle is downloaded and verified against the
+//! digest the pointer names, as `larder pull` does, and its cookbooks seed
+//! the local store by hard links. Afterwards, local store entries that no
+//! kept set uses are removed.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -25,17 +26,19 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::DeliveryError;
-use super::cookbook_object::unpack_checked;
 use super::local_store::{Entry, LocalStore, Stamps, check_set};
-use super::record::{self, BundleRecord, CookbookRecord, Pointer, bundle_key, record_key};
+use super::record::{
+    self, BundleRecord, ByteRange, CookbookRecord, Pointer, bundle_key, record_key,
+};
 use super::stack::show;
 use super::store::Store;
 use crate::archive::Limits;
+use crate::bundle::cookbook_ranges::unpack_range;
 use crate::bundle::manifest::{self, CookbookManifest, Manifest};
 use crate::bundle::pull::{PullOutcome, Staging, pull_built, unpack_download};
 use crate::bundle::{ARCHIVE_ROOT, BundleError};
 
-/// Cookbook objects fetched at once.
+/// Cookbook ranges fetched at once.
 const PARALLEL_FETCHES: usize = 8;
 
 /// How a pull by stack got its set.
@@ -45,13 +48,13 @@ pub enum Mode {
     /// The bundle was in place already; only the pointer was read.
     #[default]
     None,
-    /// Only missing cookbook objects were fetched.
+    /// Only the ranges of missing cookbooks were fetched.
     Incremental,
     /// The whole bundle was fetched.
     Full,
 }
 
-/// One cookbook fetched or reused, and the bytes of its object.
+/// One cookbook fetched or reused, and the bytes of its range.
 #[derive(Clone, Debug, Serialize)]
 pub struct Moved {
     pub name: String,
@@ -69,7 +72,7 @@ pub struct Transfer {
     pub bundle_bytes: u64,
     pub fetched: Vec<Moved>,
     pub fetched_bytes: u64,
-    /// Cookbooks taken from the local store (bytes: their objects' sizes).
+    /// Cookbooks taken from the local store (bytes: their ranges' sizes).
     pub reused: Vec<Moved>,
     pub reused_bytes: u64,
 }
@@ -118,26 +121,30 @@ fn build_set(
 ) -> Result<Manifest, DeliveryError> {
     let record = read_record(store, &pointer.bundle, transfer)?;
     let local = LocalStore::open(staging.state)?;
-    match record {
-        Some(record) if has_objects(&record) && !local.is_empty()? => {
-            transfer.mode = Mode::Incremental;
-            assemble(store, &record, &local, staging, limits, transfer)
+    if let Some(record) = record.filter(has_ranges)
+        && !local.is_empty()?
+    {
+        transfer.mode = Mode::Incremental;
+        if let Some(manifest) = assemble(store, &record, &local, staging, limits, transfer)? {
+            return Ok(manifest);
         }
-        _ => {
-            transfer.mode = Mode::Full;
-            let manifest = fetch_whole(store, pointer, staging, limits, transfer)?;
-            let cookbooks = staging.work.join(ARCHIVE_ROOT);
-            for (i, cookbook) in manifest.cookbooks.iter().enumerate() {
-                local.adopt(
-                    &record::tree_digest(&cookbook.files),
-                    &cookbooks.join(&cookbook.name),
-                    &cookbook.files,
-                    &staging.tmp.join(format!("adopt-{i}")),
-                )?;
-            }
-            Ok(manifest)
-        }
+        *transfer = Transfer {
+            record_bytes: transfer.record_bytes,
+            ..Transfer::default()
+        };
     }
+    transfer.mode = Mode::Full;
+    let manifest = fetch_whole(store, pointer, staging, limits, transfer)?;
+    let cookbooks = staging.work.join(ARCHIVE_ROOT);
+    for (i, cookbook) in manifest.cookbooks.iter().enumerate() {
+        local.adopt(
+            &record::tree_digest(&cookbook.files),
+            &cookbooks.join(&cookbook.name),
+            &cookbook.files,
+            &staging.tmp.join(format!("adopt-{i}")),
+        )?;
+    }
+    Ok(manifest)
 }
 
 /// The bundle's record, when the store has a readable one for it.
@@ -155,11 +162,11 @@ fn read_record(
     Ok((record.sha256 == digest).then_some(record))
 }
 
-/// Whether a record lists usable cookbook objects for every cookbook.
-fn has_objects(record: &BundleRecord) -> bool {
+/// Whether a record lists a usable range for every cookbook.
+fn has_ranges(record: &BundleRecord) -> bool {
     record.manifest_sha256.is_some()
         && record.cookbooks.iter().all(|c| {
-            c.object.is_some()
+            c.range.is_some()
                 && c.sha256.len() == 64
                 && c.sha256
                     .bytes()
@@ -216,7 +223,9 @@ fn fetch_whole(
     }
 }
 
-/// Builds the set from local store entries, fetching the missing ones.
+/// Builds the set from local store entries, fetching the missing ones;
+/// `None` when the store would not serve their ranges (nothing was written
+/// to the set then).
 fn assemble(
     store: &Store,
     record: &BundleRecord,
@@ -224,7 +233,7 @@ fn assemble(
     staging: &Staging<'_>,
     limits: &Limits,
     transfer: &mut Transfer,
-) -> Result<Manifest, DeliveryError> {
+) -> Result<Option<Manifest>, DeliveryError> {
     let mut entries: BTreeMap<&str, Entry> = BTreeMap::new();
     let mut missing: Vec<&CookbookRecord> = Vec::new();
     for cookbook in &record.cookbooks {
@@ -240,7 +249,21 @@ fn assemble(
             None => missing.push(cookbook),
         }
     }
-    fetch_missing(store, &missing, local, staging.tmp, limits, &mut entries)?;
+    match fetch_missing(
+        store,
+        record,
+        &missing,
+        local,
+        staging.tmp,
+        limits,
+        &mut entries,
+    ) {
+        // Some servers (a plain static one) answer a range request with
+        // the whole object; object_store refuses that, and the whole
+        // bundle is the way left.
+        Err(DeliveryError::Store { denied: false, .. }) => return Ok(None),
+        other => other?,
+    }
     transfer.fetched = missing.iter().map(|c| moved(c)).collect();
     transfer.fetched_bytes = transfer.fetched.iter().map(|m| m.bytes).sum();
     transfer.reused_bytes = transfer.reused.iter().map(|m| m.bytes).sum();
@@ -287,62 +310,84 @@ fn assemble(
         }
         .into());
     }
-    Ok(manifest)
+    Ok(Some(manifest))
 }
 
-/// Fetches the objects of `missing` in parallel, checks each against the
-/// record and adds it to the local store and to `entries`.
+/// Fetches the ranges of `missing` from the bundle object in parallel,
+/// checks each against the record and adds it to the local store and to
+/// `entries`.
 fn fetch_missing<'a>(
     store: &Store,
+    record: &BundleRecord,
     missing: &[&'a CookbookRecord],
     local: &LocalStore,
     tmp: &Path,
     limits: &Limits,
     entries: &mut BTreeMap<&'a str, Entry>,
 ) -> Result<(), DeliveryError> {
-    let objects: Vec<_> = missing.iter().filter_map(|c| c.object.as_ref()).collect();
-    let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
-    let paths: Vec<PathBuf> = (0..keys.len())
-        .map(|i| tmp.join(format!("object-{i}.tar.gz")))
+    let key = bundle_key(&record.sha256);
+    let url = store.object_url(&key);
+    let ranges: Vec<&ByteRange> = missing.iter().filter_map(|c| c.range.as_ref()).collect();
+    let spans: Vec<_> = ranges.iter().map(|r| r.start..r.end).collect();
+    let paths: Vec<PathBuf> = (0..ranges.len())
+        .map(|i| tmp.join(format!("range-{i}")))
         .collect();
-    let sizes: Vec<u64> = objects.iter().map(|o| o.size).collect();
-    let fetched = store.download_files(&keys, &paths, &sizes, PARALLEL_FETCHES, |key| {
+    let fetched = store.download_ranges(&key, &spans, &paths, PARALLEL_FETCHES, |_| {
         DeliveryError::BadObject {
-            object: store.object_url(key),
+            object: url.clone(),
             detail: "the bundle's record names it but the store does not have it; publish \
                      the bundle again"
                 .to_string(),
         }
     })?;
-    for (i, ((cookbook, object), (sha256, size))) in
-        missing.iter().zip(&objects).zip(fetched).enumerate()
+    for (i, ((cookbook, range), (sha256, size))) in
+        missing.iter().zip(&ranges).zip(fetched).enumerate()
     {
-        let url = store.object_url(&object.key);
-        if sha256 != object.sha256 || size != object.size {
+        let origin = format!(
+            "{url} (bytes {}-{}, cookbook {})",
+            range.start, range.end, cookbook.name
+        );
+        if sha256 != range.sha256 || size != range.size() {
             return Err(DeliveryError::Corrupt {
-                object: url,
+                object: origin,
                 actual: sha256,
             });
         }
+        let bytes = std::fs::read(&paths[i]).map_err(|e| BundleError::io("read", &paths[i], e))?;
         let staged = tmp.join(format!("entry-{i}"));
-        let unpacked = unpack_checked(
-            &paths[i],
-            &staged.join("files"),
-            &cookbook.sha256,
-            limits,
-            &url,
-        )?;
+        let raw = staged.join("raw");
+        let unpacked = unpack_range(&bytes, &cookbook.name, &raw, limits, &origin)?;
+        let actual = record::tree_digest(&cookbook_files(&unpacked));
+        if actual != cookbook.sha256 {
+            return Err(DeliveryError::CorruptCookbook {
+                object: origin,
+                expected: cookbook.sha256.clone(),
+                actual,
+            });
+        }
+        let folder = raw.join(ARCHIVE_ROOT).join(&cookbook.name);
+        let files = staged.join("files");
+        std::fs::rename(&folder, &files).map_err(|e| BundleError::io("move", &folder, e))?;
         let entry = local.insert(&cookbook.sha256, &staged, &unpacked)?;
         entries.insert(cookbook.sha256.as_str(), entry);
     }
     Ok(())
 }
 
+/// The file list of an unpacked cookbook: path → sha256.
+fn cookbook_files(unpacked: &crate::archive::Unpacked) -> BTreeMap<String, String> {
+    unpacked
+        .files
+        .iter()
+        .map(|(path, file)| (path.clone(), file.sha256.clone()))
+        .collect()
+}
+
 fn moved(cookbook: &CookbookRecord) -> Moved {
     Moved {
         name: cookbook.name.clone(),
         version: cookbook.version.clone(),
-        bytes: cookbook.object.as_ref().map_or(0, |o| o.size),
+        bytes: cookbook.range.as_ref().map_or(0, ByteRange::size),
     }
 }
 

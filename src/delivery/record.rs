@@ -4,10 +4,12 @@
 //! (`stacks/<name>/history/<seq>.json`), and the names of these objects.
 //!
 //! Readers ignore fields they do not know, so later versions can add to a
-//! record without breaking older readers. Records written before bundles
-//! were also stored cookbook by cookbook have no `object` per cookbook and
-//! no `manifest_sha256`; they stay readable, and pulls of such bundles
-//! fetch the whole bundle.
+//! record without breaking older readers. A record lists, for each
+//! cookbook, its byte range in the bundle object
+//! ([`crate::bundle::cookbook_ranges`]), so that a pull can fetch one
+//! cookbook without the rest. Records without ranges (a bundle that was not
+//! cut by cookbook, or a record written before ranges existed) stay
+//! readable, and pulls of such bundles fetch the whole bundle.
 
 use std::collections::BTreeMap;
 
@@ -33,12 +35,6 @@ pub fn sidecar_key(sha256: &str) -> String {
 /// `bundles/<sha256>.json`.
 pub fn record_key(sha256: &str) -> String {
     format!("bundles/{sha256}.json")
-}
-
-/// `cookbooks/<name>/<version>/<tree-digest>.tar.gz`: one cookbook,
-/// shared by every bundle that holds the same files.
-pub fn cookbook_key(name: &str, version: &str, tree_digest: &str) -> String {
-    format!("cookbooks/{name}/{version}/{tree_digest}.tar.gz")
 }
 
 /// `stacks/<name>.json`.
@@ -85,21 +81,26 @@ pub struct CookbookRecord {
     pub sha256: String,
     #[serde(default)]
     pub files: usize,
-    /// The cookbook's own object in the store, when the bundle was
-    /// published with one.
+    /// Where the cookbook's entries sit in the bundle object, when the
+    /// bundle was cut by cookbook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object: Option<CookbookObject>,
+    pub range: Option<ByteRange>,
 }
 
-/// A cookbook's object in the store: a `.tar.gz` of its folder's contents
-/// (paths relative to the cookbook folder).
+/// Bytes `start..end` of the bundle object, which inflate on their own into
+/// one cookbook's tar entries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CookbookObject {
-    /// [`cookbook_key`].
-    pub key: String,
-    /// The sha256 of the object's bytes.
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+    /// The sha256 of those bytes.
     pub sha256: String,
-    pub size: u64,
+}
+
+impl ByteRange {
+    pub fn size(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
 }
 
 /// `bundles/<sha256>.json`: what a bundle holds and where it came from.
@@ -114,23 +115,23 @@ pub struct BundleRecord {
     pub provenance: Provenance,
     pub cookbooks: Vec<CookbookRecord>,
     /// The sha256 of the bundle's `cookbooks/.larder-manifest.json`, so a
-    /// set assembled from cookbook objects can prove it has the same one.
+    /// set assembled from cookbook ranges can prove it has the same one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_sha256: Option<String>,
 }
 
 impl BundleRecord {
-    /// The record of a bundle with this manifest; `objects` are its
-    /// cookbooks' objects, in the manifest's order (empty: none).
+    /// The record of a bundle with this manifest; `ranges` are its
+    /// cookbooks' ranges, in the manifest's order (empty: none).
     pub fn new(
         sha256: &str,
         size: u64,
         manifest: &Manifest,
-        objects: Vec<CookbookObject>,
+        ranges: Vec<ByteRange>,
         provenance: Provenance,
     ) -> Self {
-        let with_objects = objects.len() == manifest.cookbooks.len();
-        let mut objects = objects.into_iter();
+        let with_ranges = !ranges.is_empty() && ranges.len() == manifest.cookbooks.len();
+        let mut ranges = ranges.into_iter().filter(|_| with_ranges);
         BundleRecord {
             format: FORMAT,
             sha256: sha256.to_string(),
@@ -147,10 +148,10 @@ impl BundleRecord {
                     source: c.source.clone(),
                     sha256: tree_digest(&c.files),
                     files: c.files.len(),
-                    object: objects.next(),
+                    range: ranges.next(),
                 })
                 .collect(),
-            manifest_sha256: with_objects.then(|| hex::encode(Sha256::digest(manifest.to_json()))),
+            manifest_sha256: with_ranges.then(|| hex::encode(Sha256::digest(manifest.to_json()))),
         }
     }
 }
@@ -337,7 +338,7 @@ mod tests {
             "sha256":"d","signature":{"by":"ci"}}],"later":true}"#;
         let record: BundleRecord = from_json(json, "test").unwrap();
         assert_eq!(record.cookbooks[0].name, "a");
-        assert_eq!(record.cookbooks[0].object, None);
+        assert_eq!(record.cookbooks[0].range, None);
         assert_eq!(record.manifest_sha256, None);
     }
 }

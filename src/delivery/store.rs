@@ -14,11 +14,13 @@
 //! compares the object's e-tag and replaces it (by rename).
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
@@ -27,8 +29,8 @@ use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
 use object_store::{
-    ClientOptions, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
-    WriteMultipart,
+    ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig,
+    UpdateVersion, WriteMultipart,
 };
 use reqwest::Url;
 use sha2::{Digest, Sha256};
@@ -338,13 +340,13 @@ impl Store {
     }
 
     /// Writes `bytes` at `key` unless an object is there already.
-    pub fn create(&self, key: &str, bytes: Vec<u8>) -> Result<Created, DeliveryError> {
+    pub fn create(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Created, DeliveryError> {
         self.ensure_writable()?;
         let location = self.key(key);
         let options = PutOptions::from(PutMode::Create);
         let result = self.runtime.block_on(self.inner.put_opts(
             &location,
-            PutPayload::from(bytes),
+            PutPayload::from(bytes.into()),
             options,
         ));
         match result {
@@ -414,49 +416,37 @@ impl Store {
         }
     }
 
-    /// Uploads the file at `path` (of `size` bytes) to `key`: one
-    /// create-only request for small files, parallel multipart parts for
-    /// large ones (the caller has checked that `key` is free; a racing
-    /// upload of a content-addressed key writes the same bytes).
-    pub fn upload(&self, key: &str, path: &Path, size: u64) -> Result<Created, DeliveryError> {
+    /// Uploads `bytes` to `key`: one create-only request below
+    /// [`MULTIPART_THRESHOLD`], parallel multipart parts from there on (the
+    /// caller has checked that `key` is free; a racing upload of a
+    /// content-addressed key writes the same bytes).
+    pub fn upload(&self, key: &str, bytes: Bytes) -> Result<Created, DeliveryError> {
         self.ensure_writable()?;
-        let read_error = |e: std::io::Error| DeliveryError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source: e,
-        };
-        if size < MULTIPART_THRESHOLD {
-            let bytes = std::fs::read(path).map_err(read_error)?;
+        if (bytes.len() as u64) < MULTIPART_THRESHOLD {
             return self.create(key, bytes);
         }
         let location = self.key(key);
-        let mut file = File::open(path).map_err(read_error)?;
         let result = self.runtime.block_on(async {
             let upload = self.inner.put_multipart(&location).await?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut buf = vec![0u8; PART_SIZE];
-            loop {
-                let read = read_full(&mut file, &mut buf);
-                let n = match read {
-                    Ok(n) => n,
-                    Err(e) => {
-                        writer.abort().await?;
-                        return Ok(Err(e));
-                    }
-                };
-                if n == 0 {
-                    break;
-                }
+            for start in (0..bytes.len()).step_by(PART_SIZE) {
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(&buf[..n]);
+                writer.put(bytes.slice(start..(start + PART_SIZE).min(bytes.len())));
             }
-            writer.finish().await?;
-            Ok::<_, object_store::Error>(Ok(()))
+            writer.finish().await
         });
         match result {
-            Ok(Ok(())) => Ok(Created::New),
-            Ok(Err(e)) => Err(read_error(e)),
+            Ok(_) => Ok(Created::New),
             Err(e) => Err(self.failure("upload", key, e)),
+        }
+    }
+
+    /// Removes the object at `key`, if there is one.
+    pub fn delete(&self, key: &str) -> Result<(), DeliveryError> {
+        self.ensure_writable()?;
+        match self.runtime.block_on(self.inner.delete(&self.key(key))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.failure("delete", key, e)),
         }
     }
 
@@ -491,64 +481,65 @@ impl Store {
         }
     }
 
-    /// Downloads the objects `keys` into the files `paths` (created), up
-    /// to `parallel` at a time, and returns each one's sha256 and size. An
-    /// object longer than its entry of `limits` is cut off there and
-    /// reported as corrupt; a missing object is
-    /// [`DeliveryError::NoBundle`] named by `missing`.
-    pub fn download_files(
+    /// Downloads byte ranges of the object `key` into the files `paths`
+    /// (created), up to `parallel` at a time, and returns each one's sha256
+    /// and size. A response longer than its range is cut off there (and so
+    /// fails the caller's digest check); a missing object is the error
+    /// `missing` makes.
+    pub fn download_ranges(
         &self,
-        keys: &[String],
+        key: &str,
+        ranges: &[Range<u64>],
         paths: &[PathBuf],
-        limits: &[u64],
         parallel: usize,
         missing: impl Fn(&str) -> DeliveryError,
     ) -> Result<Vec<(String, u64)>, DeliveryError> {
         let missing = &missing;
-        let jobs = keys
-            .iter()
-            .zip(paths)
-            .zip(limits)
-            .map(|((key, path), limit)| {
-                let location = self.key(key);
-                async move {
-                    let result = async {
-                        let mut stream = self.inner.get(&location).await?.into_stream();
-                        let mut out = match File::create(path) {
-                            Ok(file) => std::io::BufWriter::with_capacity(1 << 20, file),
-                            Err(e) => return Ok(Err(e)),
-                        };
-                        let mut hasher = Sha256::new();
-                        let mut size = 0u64;
-                        while let Some(chunk) = stream.next().await {
-                            let chunk = chunk?;
-                            size += chunk.len() as u64;
-                            if size > *limit {
-                                break;
-                            }
-                            hasher.update(&chunk);
-                            if let Err(e) = out.write_all(&chunk) {
-                                return Ok(Err(e));
-                            }
+        let location = &self.key(key);
+        let jobs = ranges.iter().zip(paths).map(|(range, path)| {
+            let limit = range.end.saturating_sub(range.start);
+            let options = GetOptions {
+                range: Some(GetRange::Bounded(range.clone())),
+                ..GetOptions::default()
+            };
+            async move {
+                let result = async {
+                    let mut stream = self.inner.get_opts(location, options).await?.into_stream();
+                    let mut out = match File::create(path) {
+                        Ok(file) => std::io::BufWriter::with_capacity(1 << 20, file),
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    let mut hasher = Sha256::new();
+                    let mut size = 0u64;
+                    while let Some(chunk) = stream.next().await {
+                        let chunk = chunk?;
+                        size += chunk.len() as u64;
+                        if size > limit {
+                            break;
                         }
-                        if let Err(e) = out.flush() {
+                        hasher.update(&chunk);
+                        if let Err(e) = out.write_all(&chunk) {
                             return Ok(Err(e));
                         }
-                        Ok::<_, object_store::Error>(Ok((hex::encode(hasher.finalize()), size)))
                     }
-                    .await;
-                    match result {
-                        Ok(Ok(done)) => Ok(done),
-                        Ok(Err(e)) => Err(DeliveryError::Io {
-                            action: "write",
-                            path: path.clone(),
-                            source: e,
-                        }),
-                        Err(object_store::Error::NotFound { .. }) => Err(missing(key)),
-                        Err(e) => Err(self.failure("download", key, e)),
+                    if let Err(e) = out.flush() {
+                        return Ok(Err(e));
                     }
+                    Ok::<_, object_store::Error>(Ok((hex::encode(hasher.finalize()), size)))
                 }
-            });
+                .await;
+                match result {
+                    Ok(Ok(done)) => Ok(done),
+                    Ok(Err(e)) => Err(DeliveryError::Io {
+                        action: "write",
+                        path: path.clone(),
+                        source: e,
+                    }),
+                    Err(object_store::Error::NotFound { .. }) => Err(missing(key)),
+                    Err(e) => Err(self.failure("download", key, e)),
+                }
+            }
+        });
         self.runtime.block_on(async {
             futures_util::stream::iter(jobs)
                 .buffered(parallel.max(1))
@@ -658,20 +649,6 @@ fn ini_section(text: &str, name: &str) -> Vec<(String, String)> {
         }
     }
     pairs
-}
-
-/// Fills `buf` as far as the file allows; 0 at its end.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The lock a local store's compare-and-swap of `key` holds.
