@@ -31,6 +31,7 @@
 //! url = "s3://bucket/prefix"  # the bundle store (LARDER_STORE and --store win)
 //! endpoint = "http://127.0.0.1:9000"  # S3-compatible endpoint (AWS_ENDPOINT_URL wins)
 //! fixed_copy = true       # keep stacks/<name>/cookbooks.tar.gz current
+//! multipart_threshold = 268435456  # bundles this large go up in parallel parts
 //! ```
 //!
 //! Unknown keys are errors (Berkshelf's `InvalidConfiguration`, exit 115).
@@ -49,6 +50,12 @@ pub const FILE_NAME: &str = "config.toml";
 
 /// The default `[install] max_download_size`: 512 MiB.
 pub const DEFAULT_MAX_DOWNLOAD_SIZE: u64 = 512 * 1024 * 1024;
+
+/// The default `[store] multipart_threshold`: 256 MiB.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 256 * 1024 * 1024;
+
+/// The largest object S3 takes in one request: 5 GiB.
+const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +112,7 @@ struct StoreSection {
     url: Option<String>,
     endpoint: Option<String>,
     fixed_copy: Option<bool>,
+    multipart_threshold: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +211,9 @@ pub struct Config {
     pub store_endpoint: Setting<Option<String>>,
     /// `[store] fixed_copy`: keep each stack's fixed-URL copy current.
     pub fixed_copy: Setting<bool>,
+    /// `[store] multipart_threshold`: bundles at least this large (bytes)
+    /// go up as parallel multipart uploads.
+    pub multipart_threshold: Setting<u64>,
 }
 
 /// The flags that override configuration files.
@@ -239,6 +250,7 @@ impl Default for Config {
             store_url: Setting::default(None),
             store_endpoint: Setting::default(None),
             fixed_copy: Setting::default(false),
+            multipart_threshold: Setting::default(DEFAULT_MULTIPART_THRESHOLD),
         }
     }
 }
@@ -298,6 +310,19 @@ impl Config {
                 reason: format!("{key} must be at least 1"),
             });
         }
+        if file
+            .store
+            .multipart_threshold
+            .is_some_and(|bytes| bytes > MAX_SINGLE_PUT)
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "store.multipart_threshold must be at most {MAX_SINGLE_PUT} (5 GiB, the \
+                     largest single upload S3 takes)"
+                ),
+            });
+        }
         self.jobs.set(file.install.jobs, &origin);
         self.max_download_size
             .set(file.install.max_download_size, &origin);
@@ -327,6 +352,8 @@ impl Config {
         self.store_endpoint
             .set(file.store.endpoint.map(Some), &origin);
         self.fixed_copy.set(file.store.fixed_copy, &origin);
+        self.multipart_threshold
+            .set(file.store.multipart_threshold, &origin);
         for (url, source) in file.sources {
             if let Some(key) = source.api_key {
                 self.api_keys.insert(
@@ -447,6 +474,11 @@ impl Config {
             &self.fixed_copy,
             self.fixed_copy.value.to_string(),
         ));
+        entries.push(entry(
+            "store.multipart_threshold",
+            &self.multipart_threshold,
+            self.multipart_threshold.value.to_string(),
+        ));
         for (url, key) in &self.api_keys {
             entries.push(entry(
                 &format!("sources.\"{}\".api_key", crate::http::redact(url)),
@@ -479,10 +511,12 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         std::fs::write(
             home.path().join(FILE_NAME),
-            "[store]\nurl = \"s3://b/p\"\nendpoint = \"http://127.0.0.1:9000\"\nfixed_copy = true\n",
+            "[store]\nurl = \"s3://b/p\"\nendpoint = \"http://127.0.0.1:9000\"\nfixed_copy = true\n\
+             multipart_threshold = 33554432\n",
         )
         .unwrap();
         let config = Config::load(home.path(), home.path(), &Overrides::default()).unwrap();
+        assert_eq!(config.multipart_threshold.value, 32 << 20);
         assert_eq!(config.store_url.value.as_deref(), Some("s3://b/p"));
         assert_eq!(
             config.store_endpoint.value.as_deref(),

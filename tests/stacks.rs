@@ -833,7 +833,12 @@ fn stored_bundle(path: &Path, blob: &[u8]) {
 #[test]
 fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
     let store = Store::s3();
-    // Just over the 32 MiB from which publish uploads in parts.
+    // Bundles from 32 MiB on go up in parts, and this one is just over.
+    fs::write(
+        store.home.path().join("config.toml"),
+        "[store]\nmultipart_threshold = 33554432\n",
+    )
+    .unwrap();
     let mut blob = Vec::with_capacity(34_000_000);
     let mut state: u64 = 11;
     while blob.len() < 34_000_000 {
@@ -844,8 +849,19 @@ fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
     }
     let path = store.path("large.tar.gz");
     stored_bundle(&path, &blob);
+    let Backend::S3(server) = &store.backend else {
+        unreachable!()
+    };
+    server.take_requests();
     let published = store.json(&["publish", path.to_str().unwrap(), "--stack", "production"]);
     let digest = published["sha256"].as_str().unwrap();
+    let bundle = format!("/{BUCKET}/ci/bundles/{digest}.tar.gz");
+    let parts = server
+        .take_requests()
+        .iter()
+        .filter(|line| line.starts_with(&format!("PUT {bundle}?")) && line.contains("partNumber="))
+        .count();
+    assert_eq!(parts, 3, "34 MB in parts of 16 MiB");
     assert_eq!(
         fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
         fs::read(&path).unwrap()

@@ -118,6 +118,7 @@ pub fn open_store(flag: Option<&str>, create: bool) -> Result<Store, Failure> {
         .ok_or(DeliveryError::NoStore)?;
     let settings = StoreSettings {
         endpoint: config.store_endpoint.value,
+        multipart_threshold: config.multipart_threshold.value,
     };
     Ok(Store::open(&url, &settings, create)?)
 }

@@ -55,7 +55,7 @@ pub fn publish(
 ) -> Result<Published, DeliveryError> {
     store.ensure_writable()?;
     let origin = bundle.display().to_string();
-    let data = Bytes::from(std::fs::read(bundle).map_err(|e| BundleError::io("read", bundle, e))?);
+    let data = map_bundle(bundle)?;
     let size = data.len() as u64;
     let claimed = sidecar_digest(bundle);
     let sha256 = claimed
@@ -65,12 +65,14 @@ pub fn publish(
     let present = store.size_of(&key)?.is_some();
     let (created, actual, scanned) = std::thread::scope(|scope| {
         let upload = (!present).then(|| scope.spawn(|| store.upload(&key, data.clone())));
-        let hashing = claimed
+        // Hashing and checking on this one thread, one after the other:
+        // the upload and the server on the other end need the rest of a
+        // small machine.
+        let actual = claimed
             .is_some()
-            .then(|| scope.spawn(|| hex::encode(Sha256::digest(&data))));
+            .then(|| hex::encode(Sha256::digest(&data)));
         let scanned = cookbook_ranges::scan(&data, &origin, &Limits::default());
         let created = upload.map(|upload| upload.join().unwrap_or_else(|_| Err(panicked(bundle))));
-        let actual = hashing.map(|hashing| hashing.join().unwrap_or_default());
         (created, actual, scanned)
     });
     let created = created.transpose()?;
@@ -120,6 +122,27 @@ pub fn publish(
         uploaded,
         record,
     })
+}
+
+/// The bundle's bytes, mapped rather than copied: the upload and the
+/// checks read the page cache directly. (A file truncated by someone else
+/// while it is published makes the process fail on a bus error; a bundle
+/// is not a file anyone writes to while it is published.)
+fn map_bundle(bundle: &Path) -> Result<Bytes, BundleError> {
+    let file = std::fs::File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
+    if file
+        .metadata()
+        .map_err(|e| BundleError::io("read", bundle, e))?
+        .len()
+        == 0
+    {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the map is read only and lives as long as the `Bytes` that
+    // owns it; see above for a file changed underneath.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+        .map_err(|e| BundleError::io("read", bundle, e))?;
+    Ok(Bytes::from_owner(map))
 }
 
 /// The digest in the bundle's `.sha256` file, when it has a readable one

@@ -37,19 +37,20 @@ use sha2::{Digest, Sha256};
 
 use super::DeliveryError;
 
-/// Bundles at least this large go up as a multipart upload.
-pub const MULTIPART_THRESHOLD: u64 = 32 << 20;
 /// The size of each part of a multipart upload.
 const PART_SIZE: usize = 16 << 20;
 /// Parts in flight at once.
 const PARTS_IN_FLIGHT: usize = 8;
 
-/// How to reach an S3-compatible endpoint, from the configuration.
-#[derive(Clone, Debug, Default)]
+/// How to reach the store and write to it, from the configuration.
+#[derive(Clone, Debug)]
 pub struct StoreSettings {
     /// `[store] endpoint`; `AWS_ENDPOINT_URL` wins over it, as for the AWS
     /// CLI.
     pub endpoint: Option<String>,
+    /// `[store] multipart_threshold`: uploads at least this large go up as
+    /// parallel multipart uploads; smaller ones as one create-only request.
+    pub multipart_threshold: u64,
 }
 
 /// An object's version, for compare-and-swap.
@@ -93,6 +94,7 @@ pub struct Store {
     local_root: Option<PathBuf>,
     /// Secrets from the environment, scrubbed from any message.
     secrets: Vec<String>,
+    multipart_threshold: u64,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -248,6 +250,7 @@ impl Store {
             url: shown,
             local_root,
             secrets,
+            multipart_threshold: settings.multipart_threshold,
             runtime,
         })
     }
@@ -416,13 +419,13 @@ impl Store {
         }
     }
 
-    /// Uploads `bytes` to `key`: one create-only request below
-    /// [`MULTIPART_THRESHOLD`], parallel multipart parts from there on (the
+    /// Uploads `bytes` to `key`: one create-only request below the
+    /// multipart threshold, parallel multipart parts from there on (the
     /// caller has checked that `key` is free; a racing upload of a
     /// content-addressed key writes the same bytes).
     pub fn upload(&self, key: &str, bytes: Bytes) -> Result<Created, DeliveryError> {
         self.ensure_writable()?;
-        if (bytes.len() as u64) < MULTIPART_THRESHOLD {
+        if (bytes.len() as u64) < self.multipart_threshold {
             return self.create(key, bytes);
         }
         let location = self.key(key);
