@@ -253,6 +253,7 @@ on_both_stores!(
     a_pointer_to_a_deleted_bundle_is_a_clear_error,
     the_fixed_url_copy_passes_sha256sum,
     diff_shows_added_removed_and_changed_cookbooks,
+    a_refused_bundle_leaves_nothing_in_the_store,
 );
 
 fn publishing_twice_stores_one_bundle(store: &Store) {
@@ -862,6 +863,8 @@ fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
         .filter(|line| line.starts_with(&format!("PUT {bundle}?")) && line.contains("partNumber="))
         .count();
     assert_eq!(parts, 3, "34 MB in parts of 16 MiB");
+    // Packed by hand, not cut by cookbook: published without ranges.
+    assert_eq!(published["record"]["cookbooks"][0]["range"], Value::Null);
     assert_eq!(
         fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
         fs::read(&path).unwrap()
@@ -1392,4 +1395,62 @@ fn pulls_killed_at_any_point_leave_a_complete_set_and_pull_again() {
     let live = live_set(&dir);
     let variant = if live == a { "two" } else { "three" };
     assert_eq!(tree(&dir), whole_bundle_tree(&store, variant));
+}
+
+#[test]
+fn a_store_that_does_not_serve_ranges_gets_whole_bundle_pulls() {
+    let store = Store::file();
+    publish(&store, "two", Some("production"));
+    let dir = store.path("live");
+    pull_json(&store, &dir, &[]);
+    publish(&store, "three", Some("production"));
+    // A static server that answers a range request with the whole file
+    // (as `python3 -m http.server` does): the warm instance cannot fetch
+    // app's range, and takes the whole bundle instead.
+    let Backend::File(root) = &store.backend else {
+        unreachable!()
+    };
+    let plain = files::serve(root.path().join("store"), None) + "/";
+    let update = pull_json(&store, &dir, &["--store", &plain]);
+    assert_eq!(update["transfer"]["mode"], "full", "{update}");
+    assert_eq!(update["transfer"]["fetched"], serde_json::json!([]));
+    assert_eq!(
+        update["transfer"]["bundle_bytes"],
+        fs::metadata(store.path("bundle-three.tar.gz"))
+            .unwrap()
+            .len()
+    );
+    assert_eq!(tree(&dir), whole_bundle_tree(&store, "three"));
+}
+
+/// Publishing refuses a bundle whose `.sha256` file or manifest does not
+/// match its bytes, and leaves nothing in the store: the upload that ran
+/// beside the checks is removed again.
+fn a_refused_bundle_leaves_nothing_in_the_store(store: &Store) {
+    let (path, _) = bundle(store, "one");
+    let (_, other) = bundle(store, "two");
+    let sidecar = store.path("bundle-one.tar.gz.sha256");
+    let good_sidecar = fs::read_to_string(&sidecar).unwrap();
+    fs::write(&sidecar, format!("{other}  bundle-one.tar.gz\n")).unwrap();
+    store
+        .larder(&["publish"])
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(contains(format!("the .sha256 file says {other}")));
+    assert_eq!(store.objects("bundles"), Vec::<String>::new());
+    // A changed byte with a sidecar to match: the contents are refused.
+    fs::write(&sidecar, &good_sidecar).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    let app = bytes.len() / 2;
+    bytes[app] ^= 0x55;
+    fs::write(&path, &bytes).unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    fs::write(&sidecar, format!("{digest}  bundle-one.tar.gz\n")).unwrap();
+    store.larder(&["publish"]).arg(&path).assert().failure();
+    assert_eq!(store.objects("bundles"), Vec::<String>::new());
+    // Without a sidecar the bytes name themselves, and are checked too.
+    fs::remove_file(&sidecar).unwrap();
+    store.larder(&["publish"]).arg(&path).assert().failure();
+    assert_eq!(store.objects("bundles"), Vec::<String>::new());
 }
