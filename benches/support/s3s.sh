@@ -3,7 +3,7 @@
 # loopback port with the access keys already exported, AWS_ENDPOINT_URL
 # pointing at it and bucket $1 created.
 S3S_FS=${S3S_FS:-$(command -v s3s-fs)}
-work=$(mktemp -d)
+work=$(mktemp -d)  # TMPDIR=/dev/shm keeps disk writeback out of the figures
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 

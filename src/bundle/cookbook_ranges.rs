@@ -25,16 +25,14 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::Path;
 
-use flate2::{Crc, Decompress, FlushDecompress, Status};
-use sha2::{Digest, Sha256};
-
 use super::gzip::HEADER;
 use super::manifest::{self, Manifest};
 use super::verify::check_files;
 use super::{ARCHIVE_ROOT, BundleError};
 use crate::archive::{self, Limits, Unpacked};
+use flate2::{Crc, Decompress, FlushDecompress, Status};
 
-/// Where a cookbook's entries sit in a bundle file, and their sha256.
+/// Where a cookbook's entries sit in a bundle file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookbookRange {
     pub name: String,
@@ -42,8 +40,6 @@ pub struct CookbookRange {
     pub start: u64,
     /// Offset just past the last byte.
     pub end: u64,
-    /// sha256 of the bytes `start..end`.
-    pub sha256: String,
 }
 
 /// What [`scan`] found in a bundle that matches its manifest.
@@ -76,7 +72,7 @@ pub fn scan(data: &[u8], origin: &str, limits: &Limits) -> Result<ScannedBundle,
     if let Some(found) = scan_cut(data, limits) {
         let (manifest, differences) = check_files(found.kept.as_deref(), &found.unpacked, origin)?;
         if differences.is_empty() {
-            let ranges = ranges_of(data, &manifest, &found.positions, &found.cuts);
+            let ranges = ranges_of(&manifest, &found.positions, &found.cuts);
             return Ok(ScannedBundle { manifest, ranges });
         }
     }
@@ -208,7 +204,6 @@ fn scan_cut(data: &[u8], limits: &Limits) -> Option<CutScan> {
 /// The ranges, when the cuts put each manifest cookbook's entries (and only
 /// them) between its own cut and the next.
 fn ranges_of(
-    data: &[u8],
     manifest: &Manifest,
     positions: &[(String, u64)],
     cuts: &[Cut],
@@ -240,12 +235,10 @@ fn ranges_of(
     let mut by_name: BTreeMap<&str, CookbookRange> = BTreeMap::new();
     for pair in cuts.windows(2) {
         let name = pair[0].cookbook.as_deref()?;
-        let bytes = &data[HEADER.len() + pair[0].input..HEADER.len() + pair[1].input];
         let range = CookbookRange {
             name: name.to_string(),
             start: offset + pair[0].input as u64,
             end: offset + pair[1].input as u64,
-            sha256: hex::encode(Sha256::digest(bytes)),
         };
         if by_name.insert(name, range).is_some() {
             return None;
@@ -505,7 +498,6 @@ mod tests {
         }
         for (range, cookbook) in ranges.iter().zip(&scanned.manifest.cookbooks) {
             let bytes = &data[range.start as usize..range.end as usize];
-            assert_eq!(hex::encode(Sha256::digest(bytes)), range.sha256);
             let dest = dir.path().join(format!("out-{}", range.name));
             let part = unpack_range(bytes, &range.name, &dest, &Limits::default(), "r").unwrap();
             let files: BTreeMap<String, String> = part

@@ -22,6 +22,7 @@ pub mod gzip;
 pub mod manifest;
 pub mod package;
 pub mod pull;
+pub mod sha256_states;
 pub mod vendor;
 pub mod vendor_set;
 pub mod verify;

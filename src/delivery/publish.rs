@@ -31,6 +31,7 @@ use super::store::{Created, Store};
 use crate::archive::Limits;
 use crate::bundle::cookbook_ranges::{self, ScannedBundle};
 use crate::bundle::manifest::Difference;
+use crate::bundle::sha256_states::{self, BLOCK};
 use crate::bundle::verify::sidecar_path;
 use crate::bundle::{BundleError, parse_sidecar};
 
@@ -63,30 +64,18 @@ pub fn publish(
         .unwrap_or_else(|| hex::encode(Sha256::digest(&data)));
     let key = bundle_key(&sha256);
     let present = store.size_of(&key)?.is_some();
-    let (created, actual, scanned) = std::thread::scope(|scope| {
+    let (created, checked) = std::thread::scope(|scope| {
         let upload = (!present).then(|| scope.spawn(|| store.upload(&key, data.clone())));
-        // Hashing and checking on this one thread, one after the other:
+        // Checking and hashing on this one thread, one after the other:
         // the upload and the server on the other end need the rest of a
         // small machine.
-        let actual = claimed
-            .is_some()
-            .then(|| hex::encode(Sha256::digest(&data)));
-        let scanned = cookbook_ranges::scan(&data, &origin, &Limits::default());
+        let checked = cookbook_ranges::scan(&data, &origin, &Limits::default())
+            .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, &origin));
         let created = upload.map(|upload| upload.join().unwrap_or_else(|_| Err(panicked(bundle))));
-        (created, actual, scanned)
+        (created, checked)
     });
     let created = created.transpose()?;
-    let checked = match actual {
-        Some(actual) if actual != sha256 => Err(BundleError::ContentMismatch {
-            origin: origin.clone(),
-            differences: vec![Difference::DigestMismatch {
-                expected: sha256.clone(),
-                actual,
-            }],
-        }),
-        _ => scanned,
-    };
-    let scanned = match checked {
+    let (scanned, ranges) = match checked {
         Ok(scanned) => scanned,
         Err(e) => {
             if created == Some(Created::New) {
@@ -106,7 +95,7 @@ pub fn publish(
         &sidecar_key(&sha256),
         format!("{sha256}  {sha256}.tar.gz\n").into_bytes(),
     )?;
-    let record = new_record(&sha256, size, scanned, provenance);
+    let record = BundleRecord::new(&sha256, size, &scanned.manifest, ranges, provenance);
     let record_key = record_key(&sha256);
     let record = match store.create(&record_key, record::to_json(&record))? {
         Created::New => record,
@@ -153,23 +142,46 @@ fn sidecar_digest(bundle: &Path) -> Option<String> {
     parse_sidecar(&text, &sidecar.display().to_string()).ok()
 }
 
-fn new_record(
-    sha256: &str,
-    size: u64,
+/// Hashes the bundle once, for its digest (which must be `sha256`) and
+/// the SHA-256 states around each cookbook's range.
+fn hash_with_ranges(
+    data: &[u8],
     scanned: ScannedBundle,
-    provenance: Provenance,
-) -> BundleRecord {
-    let ranges = scanned
-        .ranges
-        .unwrap_or_default()
-        .into_iter()
+    sha256: &str,
+    origin: &str,
+) -> Result<(ScannedBundle, Vec<ByteRange>), BundleError> {
+    let size = data.len() as u64;
+    let cut = scanned.ranges.as_deref().unwrap_or_default();
+    let mut offsets = Vec::with_capacity(2 * cut.len());
+    for range in cut {
+        offsets.push(range.start / BLOCK * BLOCK);
+        let after = range.end.div_ceil(BLOCK) * BLOCK;
+        if after <= size {
+            offsets.push(after);
+        }
+    }
+    let (actual, states) = sha256_states::digest_with_states(data, &offsets);
+    if actual != sha256 {
+        return Err(BundleError::ContentMismatch {
+            origin: origin.to_string(),
+            differences: vec![Difference::DigestMismatch {
+                expected: sha256.to_string(),
+                actual,
+            }],
+        });
+    }
+    let mut states = states.into_iter();
+    let ranges = cut
+        .iter()
         .map(|range| ByteRange {
             start: range.start,
             end: range.end,
-            sha256: range.sha256,
+            sha256_before: states.next().unwrap_or_default(),
+            sha256_after: (range.end.div_ceil(BLOCK) * BLOCK <= size)
+                .then(|| states.next().unwrap_or_default()),
         })
         .collect();
-    BundleRecord::new(sha256, size, &scanned.manifest, ranges, provenance)
+    Ok((scanned, ranges))
 }
 
 fn panicked(bundle: &Path) -> DeliveryError {

@@ -36,6 +36,7 @@ use crate::archive::Limits;
 use crate::bundle::cookbook_ranges::unpack_range;
 use crate::bundle::manifest::{self, CookbookManifest, Manifest};
 use crate::bundle::pull::{PullOutcome, Staging, pull_built, unpack_download};
+use crate::bundle::sha256_states;
 use crate::bundle::{ARCHIVE_ROOT, BundleError};
 
 /// Cookbook ranges fetched at once.
@@ -244,7 +245,7 @@ fn assemble(
         match local.verified(tree)? {
             Some(entry) => {
                 entries.insert(tree, entry);
-                transfer.reused.push(moved(cookbook));
+                transfer.reused.push(moved(cookbook, record.size));
             }
             None => missing.push(cookbook),
         }
@@ -264,7 +265,7 @@ fn assemble(
         Err(DeliveryError::Store { denied: false, .. }) => return Ok(None),
         other => other?,
     }
-    transfer.fetched = missing.iter().map(|c| moved(c)).collect();
+    transfer.fetched = missing.iter().map(|c| moved(c, record.size)).collect();
     transfer.fetched_bytes = transfer.fetched.iter().map(|m| m.bytes).sum();
     transfer.reused_bytes = transfer.reused.iter().map(|m| m.bytes).sum();
 
@@ -328,11 +329,11 @@ fn fetch_missing<'a>(
     let key = bundle_key(&record.sha256);
     let url = store.object_url(&key);
     let ranges: Vec<&ByteRange> = missing.iter().filter_map(|c| c.range.as_ref()).collect();
-    let spans: Vec<_> = ranges.iter().map(|r| r.start..r.end).collect();
+    let spans: Vec<_> = ranges.iter().map(|r| r.checked_span(record.size)).collect();
     let paths: Vec<PathBuf> = (0..ranges.len())
         .map(|i| tmp.join(format!("range-{i}")))
         .collect();
-    let fetched = store.download_ranges(&key, &spans, &paths, PARALLEL_FETCHES, |_| {
+    store.download_ranges(&key, &spans, &paths, PARALLEL_FETCHES, |_| {
         DeliveryError::BadObject {
             object: url.clone(),
             detail: "the bundle's record names it but the store does not have it; publish \
@@ -340,23 +341,34 @@ fn fetch_missing<'a>(
                 .to_string(),
         }
     })?;
-    for (i, ((cookbook, range), (sha256, size))) in
-        missing.iter().zip(&ranges).zip(fetched).enumerate()
-    {
+    for (i, ((cookbook, range), span)) in missing.iter().zip(&ranges).zip(&spans).enumerate() {
         let origin = format!(
             "{url} (bytes {}-{}, cookbook {})",
             range.start, range.end, cookbook.name
         );
-        if sha256 != range.sha256 || size != range.size() {
+        let fetched =
+            std::fs::read(&paths[i]).map_err(|e| BundleError::io("read", &paths[i], e))?;
+        let intact = fetched.len() as u64 == span.end - span.start
+            && match &range.sha256_after {
+                Some(after) => sha256_states::leads_to_state(&range.sha256_before, &fetched, after),
+                None => sha256_states::leads_to_digest(
+                    &range.sha256_before,
+                    span.start,
+                    &fetched,
+                    &record.sha256,
+                ),
+            };
+        if !intact {
             return Err(DeliveryError::Corrupt {
                 object: origin,
-                actual: sha256,
+                actual: hex::encode(Sha256::digest(&fetched)),
             });
         }
-        let bytes = std::fs::read(&paths[i]).map_err(|e| BundleError::io("read", &paths[i], e))?;
+        let bytes =
+            &fetched[(range.start - span.start) as usize..(range.end - span.start) as usize];
         let staged = tmp.join(format!("entry-{i}"));
         let raw = staged.join("raw");
-        let unpacked = unpack_range(&bytes, &cookbook.name, &raw, limits, &origin)?;
+        let unpacked = unpack_range(bytes, &cookbook.name, &raw, limits, &origin)?;
         let actual = record::tree_digest(&cookbook_files(&unpacked));
         if actual != cookbook.sha256 {
             return Err(DeliveryError::CorruptCookbook {
@@ -383,11 +395,14 @@ fn cookbook_files(unpacked: &crate::archive::Unpacked) -> BTreeMap<String, Strin
         .collect()
 }
 
-fn moved(cookbook: &CookbookRecord) -> Moved {
+/// A cookbook of a bundle of `size` bytes, and the bytes of its checked
+/// span.
+fn moved(cookbook: &CookbookRecord, size: u64) -> Moved {
+    let span = cookbook.range.as_ref().map(|r| r.checked_span(size));
     Moved {
         name: cookbook.name.clone(),
         version: cookbook.version.clone(),
-        bytes: cookbook.range.as_ref().map_or(0, ByteRange::size),
+        bytes: span.map_or(0, |s| s.end.saturating_sub(s.start)),
     }
 }
 

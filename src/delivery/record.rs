@@ -88,18 +88,32 @@ pub struct CookbookRecord {
 }
 
 /// Bytes `start..end` of the bundle object, which inflate on their own into
-/// one cookbook's tar entries.
+/// one cookbook's tar entries, and what checks them: the bundle's SHA-256
+/// chaining states ([`crate::bundle::sha256_states`]) at the 64-byte block
+/// boundaries around them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ByteRange {
     pub start: u64,
     pub end: u64,
-    /// The sha256 of those bytes.
-    pub sha256: String,
+    /// The state at the block boundary at or before `start`.
+    pub sha256_before: String,
+    /// The state at the block boundary at or after `end`; `None` when that
+    /// is past the end of the bundle, whose digest then checks the bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_after: Option<String>,
 }
 
 impl ByteRange {
-    pub fn size(&self) -> u64 {
-        self.end.saturating_sub(self.start)
+    /// The bytes to fetch to check the range: from the boundary before it
+    /// to the boundary after it, or to the end of a bundle of `size` bytes.
+    pub fn checked_span(&self, size: u64) -> std::ops::Range<u64> {
+        let block = crate::bundle::sha256_states::BLOCK;
+        let after = self.end.div_ceil(block) * block;
+        (self.start / block * block)..if self.sha256_after.is_some() {
+            after
+        } else {
+            size
+        }
     }
 }
 

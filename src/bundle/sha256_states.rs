@@ -1,0 +1,171 @@
+//! SHA-256 of a whole bundle, keeping the chaining state at chosen 64-byte
+//! block boundaries, so that the bytes between two kept states can be
+//! checked on their own, without the rest of the file.
+//!
+//! SHA-256 reads its input in 64-byte blocks, each folded into an eight-word
+//! state. Publishing hashes a bundle once: that one pass gives the digest
+//! that names the bundle and, for each cookbook's byte range, the states at
+//! the block boundaries just before and just after it. A pull that fetches
+//! one range (widened to those boundaries) runs the compression function
+//! from the first state over the fetched bytes and must arrive at the
+//! second, or, for a range that runs to the end of the file, at the
+//! bundle's own digest.
+
+use sha2::compress256;
+use sha2::digest::generic_array::GenericArray;
+
+/// Bytes per SHA-256 block.
+pub const BLOCK: u64 = 64;
+
+/// SHA-256's initial state.
+const INITIAL: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// The digest of `data` (lower-case hex) and the state, as hex, after each
+/// of `offsets` bytes (multiples of [`BLOCK`], at most `data.len()`, in
+/// any order).
+pub fn digest_with_states(data: &[u8], offsets: &[u64]) -> (String, Vec<String>) {
+    let mut wanted: Vec<(u64, usize)> = offsets.iter().copied().zip(0..).collect();
+    wanted.sort_unstable();
+    let mut states = vec![String::new(); offsets.len()];
+    let mut state = INITIAL;
+    let mut done = 0u64;
+    for (offset, index) in wanted {
+        compress(&mut state, &data[done as usize..offset as usize]);
+        done = offset;
+        states[index] = to_hex(&state);
+    }
+    (
+        finish(state, &data[done as usize..], data.len() as u64),
+        states,
+    )
+}
+
+/// Whether `bytes`, which begin `after` the state `from` (hex), lead to
+/// the state `to`; `bytes` must be whole blocks.
+pub fn leads_to_state(from: &str, bytes: &[u8], to: &str) -> bool {
+    let Some(mut state) = from_hex(from) else {
+        return false;
+    };
+    if !(bytes.len() as u64).is_multiple_of(BLOCK) {
+        return false;
+    }
+    compress(&mut state, bytes);
+    to_hex(&state) == to
+}
+
+/// Whether `bytes`, which begin at byte `offset` of a file with the state
+/// `from` there and run to its end, give the file the digest `digest`.
+pub fn leads_to_digest(from: &str, offset: u64, bytes: &[u8], digest: &str) -> bool {
+    let Some(state) = from_hex(from) else {
+        return false;
+    };
+    finish(state, bytes, offset + bytes.len() as u64) == digest
+}
+
+/// The state before the first byte.
+pub fn initial_state() -> String {
+    to_hex(&INITIAL)
+}
+
+/// Folds whole blocks into `state`.
+fn compress(state: &mut [u32; 8], blocks: &[u8]) {
+    for block in blocks.chunks_exact(BLOCK as usize) {
+        compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+    }
+}
+
+/// Folds in `rest`, the end of a `total`-byte input, pads it and returns
+/// the digest.
+fn finish(mut state: [u32; 8], rest: &[u8], total: u64) -> String {
+    let whole = rest.len() - rest.len() % BLOCK as usize;
+    compress(&mut state, &rest[..whole]);
+    let tail = &rest[whole..];
+    let mut last = [0u8; 2 * BLOCK as usize];
+    last[..tail.len()].copy_from_slice(tail);
+    last[tail.len()] = 0x80;
+    let blocks = if tail.len() < 56 { 1 } else { 2 };
+    let end = blocks * BLOCK as usize;
+    last[end - 8..end].copy_from_slice(&(total * 8).to_be_bytes());
+    compress(&mut state, &last[..end]);
+    to_hex(&state)
+}
+
+fn to_hex(state: &[u32; 8]) -> String {
+    state.iter().map(|word| format!("{word:08x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<[u32; 8]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut state = [0u32; 8];
+    for (i, word) in state.iter_mut().enumerate() {
+        *word = u32::from_str_radix(&text[8 * i..8 * i + 8], 16).ok()?;
+    }
+    Some(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn the_digest_is_sha256_at_every_length_around_the_padding() {
+        for len in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 4099] {
+            let data = data(len);
+            let offsets: Vec<u64> = (0..=len as u64 / BLOCK).map(|b| b * BLOCK).collect();
+            let (digest, states) = digest_with_states(&data, &offsets);
+            assert_eq!(digest, hex::encode(Sha256::digest(&data)), "len {len}");
+            assert_eq!(states[0], initial_state());
+            // Every span between kept states checks on its own, and a
+            // changed byte does not.
+            for pair in offsets.windows(2) {
+                let span = &data[pair[0] as usize..pair[1] as usize];
+                let (from, to) = (
+                    &states[pair[0] as usize / 64],
+                    &states[pair[1] as usize / 64],
+                );
+                assert!(leads_to_state(from, span, to));
+                let mut changed = span.to_vec();
+                changed[5] ^= 1;
+                assert!(!leads_to_state(from, &changed, to));
+            }
+            let last = *offsets.last().unwrap();
+            let from = states.last().unwrap();
+            assert!(leads_to_digest(from, last, &data[last as usize..], &digest));
+            assert!(!leads_to_digest(
+                from,
+                last,
+                &data[last as usize..],
+                &"0".repeat(64)
+            ));
+        }
+    }
+
+    #[test]
+    fn states_come_back_in_the_order_asked() {
+        let data = data(640);
+        let (_, states) = digest_with_states(&data, &[128, 0, 64]);
+        let (_, sorted) = digest_with_states(&data, &[0, 64, 128]);
+        assert_eq!(
+            states,
+            [sorted[2].clone(), sorted[0].clone(), sorted[1].clone()]
+        );
+        assert!(!leads_to_state("not hex", &data[..64], &sorted[1]));
+        assert!(!leads_to_state(&sorted[0], &data[..63], &sorted[1]));
+    }
+}
