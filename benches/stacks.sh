@@ -8,7 +8,9 @@
 #   2. `stack promote` and `stack rollback` round trips;
 #   3. `pull --stack` vs `pull URL` of the same bundles from the same
 #      static server, and a pull by stack with the bundle already in place.
-# Usage: cargo build --release && benches/stacks.sh [ROUNDS]
+# Usage: cargo build --release && TMPDIR=/dev/shm benches/stacks.sh [ROUNDS]
+# (a tmpfs keeps disk writeback of the uploaded gigabytes out of the
+# figures; each round's uploads are removed after it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LARDER=${LARDER:-$PWD/target/release/larder}
@@ -32,6 +34,7 @@ echo "bundle: $size bytes"
 mkdir -p "$work/parts-home"
 printf '[store]\nmultipart_threshold = 16777216\n' > "$work/parts-home/config.toml"
 
+digest=$(cut -d' ' -f1 "$work/big.tar.gz.sha256")
 echo "== publish vs curl PUT ($ROUNDS rounds, interleaved)"
 : > "$work/publish.txt"; : > "$work/curl.txt"; : > "$work/parts.txt"
 for r in $(seq "$ROUNDS"); do
@@ -47,10 +50,10 @@ for r in $(seq "$ROUNDS"); do
   sync; s=$(now)
   LARDER_HOME=$work/parts-home "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/parts-$r"
   e=$(now); ms "$s" "$e" >> "$work/parts.txt"
+  cmp "$work/big.tar.gz" "$work/s3/bench/publish-$r/bundles/$digest.tar.gz"
+  cmp "$work/big.tar.gz" "$work/s3/bench/parts-$r/bundles/$digest.tar.gz"
+  rm -rf "$work/s3/bench/curl/$r.tar.gz" "$work/s3/bench/publish-$r" "$work/s3/bench/parts-$r"
 done
-digest=$(cut -d' ' -f1 "$work/big.tar.gz.sha256")
-cmp "$work/big.tar.gz" "$work/s3/bench/publish-1/bundles/$digest.tar.gz"
-cmp "$work/big.tar.gz" "$work/s3/bench/parts-1/bundles/$digest.tar.gz"
 echo "curl PUT median: $(median < "$work/curl.txt") ms   (runs: $(paste -sd' ' "$work/curl.txt"))"
 echo "larder publish median: $(median < "$work/publish.txt") ms   (runs: $(paste -sd' ' "$work/publish.txt"))"
 echo "larder publish in parts median: $(median < "$work/parts.txt") ms   (runs: $(paste -sd' ' "$work/parts.txt"))"

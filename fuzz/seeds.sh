@@ -57,6 +57,21 @@ for dir in "$repo"/registry-fixtures/*/; do
   tar -C "$repo/registry-fixtures" -czf - "$name" | seed archive
 done
 tar -C "$repo" -czf - registry-fixtures | seed archive
+# and a bundle that larder packed, cut by cookbook (the test run before
+# fuzzing built the binary).
+larder="$repo/target/debug/larder"
+if [ ! -x "$larder" ]; then
+  echo "error: $larder is missing; build larder (cargo build) before making the seeds" >&2
+  exit 1
+fi
+vendored="$(mktemp -d)"
+packed="$(mktemp -d)"
+trap 'rm -rf "$vendored" "$packed"' EXIT
+for dir in "$repo"/registry-fixtures/app-1.0.0 "$repo"/registry-fixtures/base-1.0.0; do
+  cp -r "$dir" "$vendored/$(basename "$dir" | sed 's/-[0-9.]*$//')"
+done
+"$larder" -q package "$packed/bundle.tar.gz" --from "$vendored" --lock-digest 0
+seed archive < "$packed/bundle.tar.gz"
 
 # manifest: a bundle manifest per registry fixture, and one for them all.
 manifest_entry() { # dir

@@ -1,10 +1,13 @@
 //! Fuzzes the archive unpacker with arbitrary bytes as a gzip-compressed
-//! tar, into a fresh temporary directory each time. Invariants: no panic,
-//! no hang, and what it reports unpacking is what is on disk.
+//! tar, into a fresh temporary directory each time, and the same bytes as a
+//! bundle that `publish` checks and cuts into cookbook ranges, and as one
+//! cookbook's range that `pull --stack` unpacks. Invariants: no panic, no
+//! hang, and what the unpacker reports unpacking is what is on disk.
 
 #![no_main]
 
 use larder::archive::{Limits, unpack};
+use larder::bundle::cookbook_ranges::{scan, unpack_range};
 use libfuzzer_sys::fuzz_target;
 
 /// Small caps, so that the fuzzer spends its time on structure rather than
@@ -29,4 +32,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(total, unpacked.bytes);
         assert!(unpacked.bytes <= LIMITS.max_bytes);
     }
+    if let Ok(scanned) = scan(data, "fuzz", &LIMITS) {
+        for range in scanned.ranges.iter().flatten() {
+            assert!(range.start < range.end && range.end <= data.len() as u64);
+        }
+    }
+    let _ = unpack_range(data, "app", &dir.path().join("range"), &LIMITS, "fuzz");
 });
