@@ -11,7 +11,7 @@
 # A second fleet of 50 pulls the same bundles with its local stores
 # emptied before each round, which makes every pull fetch the whole bundle:
 # the baseline. For each round: wall time from the first start to the last
-# exit, and bytes fetched (pointer + record + cookbook objects or bundle,
+# exit, and bytes fetched (pointer + record + cookbook ranges or bundle,
 # summed from each pull's `--format json` figures). After each round every
 # instance is checked with `larder verify-bundle --into` and must run the
 # bundle the stack points at.
@@ -98,7 +98,7 @@ for i in range(1, n + 1):
     modes[t["mode"]] += 1
     fetched[len(t["fetched"])] += 1
 print(f"{rnd} {fleet:<11} wall {wall:>6} ms  bytes {total:>11}  ({total // n} per instance)"
-      f"  modes {dict(modes)}  cookbook objects fetched per instance {dict(fetched)}")
+      f"  modes {dict(modes)}  cookbook ranges fetched per instance {dict(fetched)}")
 EOF
 }
 

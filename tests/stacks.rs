@@ -254,6 +254,7 @@ on_both_stores!(
     the_fixed_url_copy_passes_sha256sum,
     diff_shows_added_removed_and_changed_cookbooks,
     a_refused_bundle_leaves_nothing_in_the_store,
+    a_record_changed_after_the_pointer_is_not_used,
 );
 
 fn publishing_twice_stores_one_bundle(store: &Store) {
@@ -1172,7 +1173,9 @@ fn bundles_without_cookbook_ranges_are_pulled_whole(store: &Store) {
     pull_json(store, &dir, &[]);
     // A bundle whose record has no ranges (one that was not cut by
     // cookbook, or a record written before ranges): no manifest digest.
-    let three = publish(store, "three", Some("production"));
+    // The stack is pinned to it afterwards, so the pointer vouches for
+    // that record.
+    let three = publish(store, "three", None);
     let record_path = store.object(&format!("bundles/{three}.json"));
     let mut record: Value = serde_json::from_slice(&fs::read(&record_path).unwrap()).unwrap();
     record.as_object_mut().unwrap().remove("manifest_sha256");
@@ -1180,6 +1183,10 @@ fn bundles_without_cookbook_ranges_are_pulled_whole(store: &Store) {
         cookbook.as_object_mut().unwrap().remove("range");
     }
     fs::write(&record_path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    store
+        .larder(&["stack", "pin", "production", &three])
+        .assert()
+        .success();
     let update = pull_json(store, &dir, &[]);
     assert_eq!(update["transfer"]["mode"], "full", "{update}");
     assert_eq!(update["transfer"]["fetched"], serde_json::json!([]));
@@ -1457,4 +1464,30 @@ fn a_refused_bundle_leaves_nothing_in_the_store(store: &Store) {
     fs::remove_file(&sidecar).unwrap();
     store.larder(&["publish"]).arg(&path).assert().failure();
     assert_eq!(store.objects("bundles"), Vec::<String>::new());
+}
+
+/// The pointer names its record by sha256: a record changed afterwards
+/// (its ranges pointed elsewhere) is not used, and the whole bundle, which
+/// the pointer's digest checks, is fetched instead.
+fn a_record_changed_after_the_pointer_is_not_used(store: &Store) {
+    publish(store, "two", Some("production"));
+    let dir = store.path("live");
+    pull_json(store, &dir, &[]);
+    let three = publish(store, "three", Some("production"));
+    let pointer: Value =
+        serde_json::from_slice(&fs::read(store.object("stacks/production.json")).unwrap()).unwrap();
+    let record_path = store.object(&format!("bundles/{three}.json"));
+    let record = fs::read(&record_path).unwrap();
+    assert_eq!(
+        pointer["record_sha256"],
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&record))
+    );
+    let mut changed: Value = serde_json::from_slice(&record).unwrap();
+    for cookbook in changed["cookbooks"].as_array_mut().unwrap() {
+        cookbook["range"]["start"] = serde_json::json!(0);
+    }
+    fs::write(&record_path, serde_json::to_vec_pretty(&changed).unwrap()).unwrap();
+    let update = pull_json(store, &dir, &[]);
+    assert_eq!(update["transfer"]["mode"], "full", "{update}");
+    assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));
 }

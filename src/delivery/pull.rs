@@ -120,7 +120,7 @@ fn build_set(
     limits: &Limits,
     transfer: &mut Transfer,
 ) -> Result<Manifest, DeliveryError> {
-    let record = read_record(store, &pointer.bundle, transfer)?;
+    let record = read_record(store, pointer, transfer)?;
     let local = LocalStore::open(staging.state)?;
     if let Some(record) = record.filter(has_ranges)
         && !local.is_empty()?
@@ -148,19 +148,27 @@ fn build_set(
     Ok(manifest)
 }
 
-/// The bundle's record, when the store has a readable one for it.
+/// The bundle's record, when the store has a readable one for it that the
+/// pointer vouches for (a record that differs from the one the pointer
+/// names is not used: the whole bundle, which the pointer's digest checks,
+/// is fetched instead).
 fn read_record(
     store: &Store,
-    digest: &str,
+    pointer: &Pointer,
     transfer: &mut Transfer,
 ) -> Result<Option<BundleRecord>, DeliveryError> {
-    let key = record_key(digest);
+    let key = record_key(&pointer.bundle);
     let Some(object) = store.get(&key)? else {
         return Ok(None);
     };
     transfer.record_bytes = object.bytes.len() as u64;
+    if let Some(expected) = &pointer.record_sha256
+        && *expected != hex::encode(Sha256::digest(&object.bytes))
+    {
+        return Ok(None);
+    }
     let record: BundleRecord = record::from_json(&object.bytes, &store.object_url(&key))?;
-    Ok((record.sha256 == digest).then_some(record))
+    Ok((record.sha256 == pointer.bundle).then_some(record))
 }
 
 /// Whether a record lists a usable range for every cookbook.

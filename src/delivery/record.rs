@@ -225,6 +225,11 @@ pub struct Pointer {
     pub by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The sha256 of the bundle's record when the change was made, so that
+    /// a pull using the record's ranges can prove it is the one published
+    /// (pointers written before this field existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_sha256: Option<String>,
 }
 
 impl Pointer {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::DeliveryError;
 use super::record::{
@@ -235,6 +236,9 @@ pub fn set(
     if let Some((pointer, _)) = &current {
         store.create(&history_key(stack, pointer.seq), pointer.to_json())?;
     }
+    let record_sha256 = store
+        .get(&record_key(digest))?
+        .map(|record| hex::encode(Sha256::digest(&record.bytes)));
     let pointer = Pointer {
         format: record::FORMAT,
         stack: stack.to_string(),
@@ -246,6 +250,7 @@ pub fn set(
         changed_at: record::now(),
         by: change.by.clone(),
         reason: change.reason.clone(),
+        record_sha256,
     };
     store.swap(
         &pointer_key(stack),
