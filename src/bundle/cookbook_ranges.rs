@@ -436,20 +436,16 @@ mod tests {
         CookbookInfo, DEFAULT_EPOCH, Destination, PackageRequest, package,
     };
 
-    /// Bytes that do not compress, from a fixed seed.
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
+    /// `len` bytes that do not compress: sha256 of 0, 1, 2, ...
+    fn noise(len: usize) -> Vec<u8> {
+        use sha2::{Digest, Sha256};
+        (0u64..)
+            .flat_map(|i| Sha256::digest(i.to_le_bytes()))
+            .take(len)
             .collect()
     }
 
-    /// Packs cookbooks `app` (text), `big` (3.5 MiB of noise, so several
+    /// Packs cookbooks `app` (text), `big` (1.5 MiB of noise, so two
     /// chunks) and `a-b` (sorts before `app`), returning the bundle bytes.
     fn bundle(dir: &Path) -> Vec<u8> {
         let root = dir.join("vendored");
@@ -461,7 +457,7 @@ mod tests {
         write("app/metadata.json", br#"{"name":"app","version":"1.0.0"}"#);
         write("app/recipes/default.rb", &b"package 'nginx'\n".repeat(5000));
         write("big/metadata.json", br#"{"name":"big","version":"2.0.0"}"#);
-        write("big/files/blob.bin", &noise(3 << 19, 1));
+        write("big/files/blob.bin", &noise(3 << 19));
         write("a-b/metadata.json", br#"{"name":"a-b","version":"0.1.0"}"#);
         let cookbooks: Vec<CookbookInfo> = ["a-b", "app", "big"]
             .iter()
