@@ -57,6 +57,9 @@ done
 echo "curl PUT median: $(median < "$work/curl.txt") ms   (runs: $(paste -sd' ' "$work/curl.txt"))"
 echo "larder publish median: $(median < "$work/publish.txt") ms   (runs: $(paste -sd' ' "$work/publish.txt"))"
 echo "larder publish in parts median: $(median < "$work/parts.txt") ms   (runs: $(paste -sd' ' "$work/parts.txt"))"
+# On a shared machine whole rounds run fast or slow together: the ratio
+# within each round is the steadier comparison.
+echo "larder publish / curl, per round: median $(paste "$work/publish.txt" "$work/curl.txt" | awk '{printf "%.3f\n", $1/$2}' | median)   (rounds: $(paste "$work/publish.txt" "$work/curl.txt" | awk '{printf "%.2f ", $1/$2}'))"
 
 # Two small bundles for the pointer and pull figures.
 small() {

@@ -65,13 +65,24 @@ pub fn publish(
     let key = bundle_key(&sha256);
     let present = store.size_of(&key)?.is_some();
     let (created, checked) = std::thread::scope(|scope| {
-        let upload = (!present).then(|| scope.spawn(|| store.upload(&key, data.clone())));
-        // Checking and hashing on this one thread, one after the other:
-        // the upload and the server on the other end need the rest of a
-        // small machine.
-        let checked = cookbook_ranges::scan(&data, &origin, &Limits::default())
-            .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, &origin));
-        let created = upload.map(|upload| upload.join().unwrap_or_else(|_| Err(panicked(bundle))));
+        let checking = scope.spawn(|| {
+            // The checks are background work next to the transfer: on a
+            // small machine (or one that also runs the server) the upload
+            // gets the processor first. Linux keeps the nice value per
+            // thread, so only this one is lowered; failing to lower it
+            // changes nothing else.
+            let _ = rustix::process::setpriority_process(None, 19);
+            cookbook_ranges::scan(&data, &origin, &Limits::default())
+                .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, &origin))
+        });
+        let created = (!present).then(|| store.upload(&key, data.clone()));
+        let checked = checking.join().unwrap_or_else(|_| {
+            Err(BundleError::io(
+                "check",
+                bundle,
+                io::Error::other("the checking thread panicked"),
+            ))
+        });
         (created, checked)
     });
     let created = created.transpose()?;
@@ -182,14 +193,6 @@ fn hash_with_ranges(
         })
         .collect();
     Ok((scanned, ranges))
-}
-
-fn panicked(bundle: &Path) -> DeliveryError {
-    DeliveryError::Io {
-        action: "upload",
-        path: bundle.to_path_buf(),
-        source: io::Error::other("the upload thread panicked"),
-    }
 }
 
 /// Streams the stored object and checks that it has the digest its name
