@@ -1490,4 +1490,37 @@ fn a_record_changed_after_the_pointer_is_not_used(store: &Store) {
     let update = pull_json(store, &dir, &[]);
     assert_eq!(update["transfer"]["mode"], "full", "{update}");
     assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));
+    // Rollback and promotion carry the record's sha256 along; a pin reads
+    // the record as it is now.
+    let record_of = |digest: &str| {
+        let bytes = fs::read(store.object(&format!("bundles/{digest}.json"))).unwrap();
+        Value::from(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)))
+    };
+    let pointer = |stack: &str| -> Value {
+        serde_json::from_slice(&fs::read(store.object(&format!("stacks/{stack}.json"))).unwrap())
+            .unwrap()
+    };
+    let two = pointer("production")["previous"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    store
+        .larder(&["stack", "rollback", "production"])
+        .assert()
+        .success();
+    assert_eq!(pointer("production")["record_sha256"], record_of(&two));
+    store
+        .larder(&["stack", "promote", "production", "staging"])
+        .assert()
+        .success();
+    assert_eq!(pointer("staging")["record_sha256"], record_of(&two));
+    store
+        .larder(&["stack", "pin", "production", &three])
+        .assert()
+        .success();
+    assert_eq!(pointer("production")["record_sha256"], record_of(&three));
+    assert_eq!(
+        pointer("production")["previous_record_sha256"],
+        record_of(&two)
+    );
 }

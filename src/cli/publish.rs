@@ -78,7 +78,10 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         Some(name) => Some(stack::set(
             &store,
             name,
-            &published.sha256,
+            stack::Target {
+                digest: &published.sha256,
+                record_sha256: Some(published.record_sha256.clone()),
+            },
             Action::Publish,
             None,
             None,

@@ -46,6 +46,8 @@ pub struct Published {
     pub uploaded: bool,
     /// The record in the store (the first publish's, if it was there).
     pub record: BundleRecord,
+    /// The sha256 of that record as stored, for the stack's pointer.
+    pub record_sha256: String,
 }
 
 /// Publishes the bundle file at `bundle`.
@@ -108,11 +110,15 @@ pub fn publish(
     )?;
     let record = BundleRecord::new(&sha256, size, &scanned.manifest, ranges, provenance);
     let record_key = record_key(&sha256);
-    let record = match store.create(&record_key, record::to_json(&record))? {
-        Created::New => record,
+    let ours = record::to_json(&record);
+    let (record, record_bytes) = match store.create(&record_key, ours.clone())? {
+        Created::New => (record, ours),
         Created::Existed => match store.get(&record_key)? {
-            Some(object) => record::from_json(&object.bytes, &store.object_url(&record_key))?,
-            None => record,
+            Some(object) => (
+                record::from_json(&object.bytes, &store.object_url(&record_key))?,
+                object.bytes,
+            ),
+            None => (record, ours),
         },
     };
     Ok(Published {
@@ -121,6 +127,7 @@ pub fn publish(
         size,
         uploaded,
         record,
+        record_sha256: hex::encode(Sha256::digest(&record_bytes)),
     })
 }
 

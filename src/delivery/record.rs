@@ -230,6 +230,10 @@ pub struct Pointer {
     /// (pointers written before this field existed have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_sha256: Option<String>,
+    /// The same for the previous bundle, so that a rollback need not read
+    /// its record again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_record_sha256: Option<String>,
 }
 
 impl Pointer {

@@ -140,7 +140,11 @@ pub fn pin(
             store: store.url().to_string(),
         });
     }
-    set(store, stack, &digest, Action::Pin, None, None, change)
+    let target = Target {
+        digest: &digest,
+        record_sha256: None,
+    };
+    set(store, stack, target, Action::Pin, None, None, change)
 }
 
 /// Copies exactly `from`'s bundle onto `to`. With `expect`, `to` must
@@ -161,10 +165,14 @@ pub fn promote(
             store: store.url().to_string(),
         });
     }
+    let target = Target {
+        digest: &source.bundle,
+        record_sha256: source.record_sha256.clone(),
+    };
     set(
         store,
         to,
-        &source.bundle,
+        target,
         Action::Promote,
         Some(from.to_string()),
         expect,
@@ -180,13 +188,15 @@ pub fn rollback(
     change: &Change,
 ) -> Result<Changed, DeliveryError> {
     store.ensure_writable()?;
-    let target = match to {
-        Some(text) => resolve_digest(store, text)?,
-        None => show(store, stack)?
-            .previous
-            .ok_or_else(|| DeliveryError::NoPrevious {
+    let (target, record_sha256) = match to {
+        Some(text) => (resolve_digest(store, text)?, None),
+        None => {
+            let current = show(store, stack)?;
+            let previous = current.previous.ok_or_else(|| DeliveryError::NoPrevious {
                 stack: stack.to_string(),
-            })?,
+            })?;
+            (previous, current.previous_record_sha256)
+        }
     };
     if store.size_of(&bundle_key(&target))?.is_none() {
         return Err(DeliveryError::NoBundle {
@@ -194,20 +204,32 @@ pub fn rollback(
             store: store.url().to_string(),
         });
     }
-    set(store, stack, &target, Action::Rollback, None, None, change)
+    let target = Target {
+        digest: &target,
+        record_sha256,
+    };
+    set(store, stack, target, Action::Rollback, None, None, change)
 }
 
-/// Points `stack` at `digest` by compare-and-swap, recording the change in
+/// A bundle to point a stack at: its digest and, when the caller knows it,
+/// the sha256 of its record (otherwise the record is read for it).
+pub struct Target<'a> {
+    pub digest: &'a str,
+    pub record_sha256: Option<String>,
+}
+
+/// Points `stack` at `target` by compare-and-swap, recording the change in
 /// the history.
 pub fn set(
     store: &Store,
     stack: &str,
-    digest: &str,
+    target: Target<'_>,
     action: Action,
     from: Option<String>,
     expect: Option<&str>,
     change: &Change,
 ) -> Result<Changed, DeliveryError> {
+    let digest = target.digest;
     let current = read_pointer(store, stack)?;
     if let Some(expected) = expect {
         let actual = current.as_ref().map(|(p, _)| p.bundle.as_str());
@@ -236,9 +258,12 @@ pub fn set(
     if let Some((pointer, _)) = &current {
         store.create(&history_key(stack, pointer.seq), pointer.to_json())?;
     }
-    let record_sha256 = store
-        .get(&record_key(digest))?
-        .map(|record| hex::encode(Sha256::digest(&record.bytes)));
+    let record_sha256 = match target.record_sha256 {
+        Some(known) => Some(known),
+        None => store
+            .get(&record_key(digest))?
+            .map(|record| hex::encode(Sha256::digest(&record.bytes))),
+    };
     let pointer = Pointer {
         format: record::FORMAT,
         stack: stack.to_string(),
@@ -250,6 +275,7 @@ pub fn set(
         changed_at: record::now(),
         by: change.by.clone(),
         reason: change.reason.clone(),
+        previous_record_sha256: current.as_ref().and_then(|(p, _)| p.record_sha256.clone()),
         record_sha256,
     };
     store.swap(
