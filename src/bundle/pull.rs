@@ -18,7 +18,7 @@
 //! [`pull_built`] is the common frame: lock, recovery, the in-place check,
 //! a staging folder for a builder to fill, then the switch. `pull` fills it
 //! from a whole bundle ([`unpack_download`]); `pull --stack` may assemble
-//! it from cookbook objects instead (`crate::delivery::pull`).
+//! it from cookbook ranges instead (`crate::delivery::pull`).
 //!
 //! The order of work guarantees that a crash at any point, a power loss
 //! included, leaves the old or the new set complete at DIR: the bundle is

@@ -168,7 +168,7 @@ fn report_transfer(transfer: &Transfer, output: &Output) {
             transfer.bundle_bytes, transfer.record_bytes
         )),
         Mode::Incremental => output.detail(&format!(
-            "Fetched {} cookbook object(s), {} bytes, and the record, {} bytes; reused {} \
+            "Fetched {} cookbook range(s), {} bytes, and the record, {} bytes; reused {} \
              cookbook(s) from the local store ({} bytes not fetched)",
             transfer.fetched.len(),
             transfer.fetched_bytes,

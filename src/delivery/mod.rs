@@ -8,11 +8,12 @@
 //! - [`record`] is what the store holds besides bundles: bundle records,
 //!   stack pointers and their history;
 //! - [`publish`] uploads a bundle, content-addressed and idempotent, and
-//!   each of its cookbooks as a [`cookbook_object`] shared between bundles;
+//!   records where each of its cookbooks lies in it
+//!   ([`crate::bundle::cookbook_ranges`]);
 //! - [`stack`] reads and changes stack pointers (pin, promote, rollback,
 //!   history, diff), every change a compare-and-swap;
 //! - [`pull`] switches a directory to the bundle a stack points at,
-//!   fetching only the cookbook objects the instance's [`local_store`]
+//!   fetching only the cookbook ranges the instance's [`local_store`]
 //!   lacks when it can, the whole bundle otherwise.
 //!
 //! Store layout (below the store URL):
@@ -20,8 +21,7 @@
 //! ```text
 //! bundles/<sha256>.tar.gz           the bundle, immutable
 //! bundles/<sha256>.tar.gz.sha256    its digest, sha256sum format
-//! bundles/<sha256>.json             what it holds (with its cookbook objects) and its provenance
-//! cookbooks/<name>/<version>/<tree-digest>.tar.gz   one cookbook, shared by bundles
+//! bundles/<sha256>.json             what it holds (with each cookbook's range) and its provenance
 //! stacks/<name>.json                the stack's pointer
 //! stacks/<name>/history/<seq>.json  every pointer change, append-only
 //! stacks/<name>/cookbooks.tar.gz    optional fixed-URL copy (+ .sha256)
