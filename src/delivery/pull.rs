@@ -3,12 +3,13 @@
 //! hands it to [`crate::bundle::pull::pull_built`], which switches
 //! atomically and keeps the previous sets.
 //!
-//! When the bundle's record lists each cookbook's byte range and the
-//! instance's [`LocalStore`] holds something, the set is assembled
-//! incrementally: only the ranges of the cookbooks the local store lacks
-//! are fetched from the bundle object (in parallel), each is checked
-//! against the record (its sha256, then its file list's digest) and added
-//! to the local store, the set is made of hard links to local store entries
+//! When the bundle's record (the one the pointer names by its sha256, when
+//! it names one) lists each cookbook's byte range and the instance's
+//! [`LocalStore`] holds something, the set is assembled incrementally: only
+//! the ranges of the cookbooks the local store lacks are fetched from the
+//! bundle object (in parallel), each is checked against the record (the
+//! bundle's SHA-256 states around it, then its file list's digest) and
+//! added to the local store, the set is made of hard links to local store entries
 //! (each checked before use), and it is checked file by file against the
 //! bundle's manifest, rebuilt from the entries and proved equal to the
 //! published one by the sha256 the record gives. Otherwise (a cold

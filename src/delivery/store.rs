@@ -432,8 +432,20 @@ impl Store {
         let result = self.runtime.block_on(async {
             let upload = self.inner.put_multipart(&location).await?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            for start in (0..bytes.len()).step_by(PART_SIZE) {
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            // A failed part aborts the upload, so that no parts are left
+            // behind to be billed (a failed completion aborts it too).
+            let mut parts = (0..bytes.len()).step_by(PART_SIZE).peekable();
+            loop {
+                let in_flight = if parts.peek().is_some() {
+                    PARTS_IN_FLIGHT
+                } else {
+                    0
+                };
+                if let Err(e) = writer.wait_for_capacity(in_flight).await {
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+                let Some(start) = parts.next() else { break };
                 writer.put(bytes.slice(start..(start + PART_SIZE).min(bytes.len())));
             }
             writer.finish().await
