@@ -691,14 +691,7 @@ fn a_pull_killed_mid_download_from_an_http_store_leaves_dir_intact_and_pulls_aga
     // A bigger bundle, slow to serve.
     let from = store.path("vendored-two");
     bundle(&store, "two");
-    let mut noise = Vec::with_capacity(2 << 20);
-    let mut state: u64 = 7;
-    while noise.len() < 2 << 20 {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        noise.extend_from_slice(&state.to_le_bytes());
-    }
+    let noise = blob(2 << 20, 7);
     write(&from, "db/files/blob.bin", &noise);
     let big = store.path("big.tar.gz");
     store
@@ -832,6 +825,56 @@ fn stored_bundle(path: &Path, blob: &[u8]) {
     tar.into_inner().unwrap().finish().unwrap();
 }
 
+/// A blob of `len` bytes that gzip cannot shrink, from `seed`.
+fn blob(len: usize, seed: u64) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(len);
+    let mut state = seed;
+    while blob.len() < len {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        blob.extend_from_slice(&state.to_le_bytes());
+    }
+    blob
+}
+
+#[test]
+fn a_multipart_upload_with_a_failed_part_is_aborted_and_leaves_nothing() {
+    let store = Store::with(
+        Backend::S3(S3Server::start_failing_part(2)),
+        format!("s3://{BUCKET}/ci"),
+    );
+    fs::write(
+        store.home.path().join("config.toml"),
+        "[store]\nmultipart_threshold = 16777216\n",
+    )
+    .unwrap();
+    let path = store.path("large.tar.gz");
+    stored_bundle(&path, &blob(40_000_000, 11));
+    store
+        .larder(&["publish", path.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(contains("refused by the test"));
+    let Backend::S3(server) = &store.backend else {
+        unreachable!()
+    };
+    let requests = server.take_requests();
+    assert!(
+        requests
+            .iter()
+            .any(|line| line.starts_with("DELETE ") && line.contains("uploadId=")),
+        "the upload was aborted: {requests:?}"
+    );
+    let leftovers: Vec<String> = fs::read_dir(server.root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".upload"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new(), "parts left on the server");
+    assert_eq!(store.objects("bundles"), Vec::<String>::new());
+}
+
 #[test]
 fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
     let store = Store::s3();
@@ -841,14 +884,7 @@ fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
         "[store]\nmultipart_threshold = 33554432\n",
     )
     .unwrap();
-    let mut blob = Vec::with_capacity(34_000_000);
-    let mut state: u64 = 11;
-    while blob.len() < 34_000_000 {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        blob.extend_from_slice(&state.to_le_bytes());
-    }
+    let blob = blob(34_000_000, 11);
     let path = store.path("large.tar.gz");
     stored_bundle(&path, &blob);
     let Backend::S3(server) = &store.backend else {
@@ -894,14 +930,7 @@ fn a_pull_killed_mid_download_from_s3_leaves_dir_intact_and_pulls_again() {
         .assert()
         .success();
     let before = snapshot(&dir);
-    let mut blob = Vec::with_capacity(3 << 20);
-    let mut state: u64 = 5;
-    while blob.len() < 3 << 20 {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        blob.extend_from_slice(&state.to_le_bytes());
-    }
+    let blob = blob(3 << 20, 5);
     let path = store.path("large.tar.gz");
     stored_bundle(&path, &blob);
     store
@@ -1263,14 +1292,7 @@ fn grow(store: &Store, variant: &str, name: &str, count: usize, big: usize) {
             format!("{i}\n").as_bytes(),
         );
     }
-    let mut noise = Vec::with_capacity(big);
-    let mut state: u64 = big as u64 + 11;
-    while noise.len() < big {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        noise.extend_from_slice(&state.to_le_bytes());
-    }
+    let noise = blob(big, big as u64 + 11);
     write(&from, &format!("{name}/files/blob.bin"), &noise);
 }
 

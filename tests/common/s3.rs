@@ -57,16 +57,22 @@ fn binary() -> PathBuf {
 impl S3Server {
     /// Starts `s3s-fs` on a free loopback port and waits until it answers.
     pub fn start() -> S3Server {
-        S3Server::start_with(None)
+        S3Server::start_with(Fault::None)
     }
 
     /// The same, but responses over 1 MB reach the client slowly, and
     /// `slow` is told once a third of one has gone out.
     pub fn start_slow(slow: mpsc::Sender<()>) -> S3Server {
-        S3Server::start_with(Some(slow))
+        S3Server::start_with(Fault::Slow(slow))
     }
 
-    fn start_with(slow: Option<mpsc::Sender<()>>) -> S3Server {
+    /// The same, but every upload of part `part` of a multipart upload is
+    /// refused (400, not forwarded).
+    pub fn start_failing_part(part: u32) -> S3Server {
+        S3Server::start_with(Fault::FailPart(part))
+    }
+
+    fn start_with(fault: Fault) -> S3Server {
         let root = tempfile::tempdir().expect("a directory for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("create the bucket");
         // A loopback address of its own, so that no other server started
@@ -102,7 +108,7 @@ impl S3Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         server.endpoint =
-            one_request_at_a_time(SocketAddr::from((ip, port)), slow, Arc::clone(&server.log));
+            one_request_at_a_time(SocketAddr::from((ip, port)), fault, Arc::clone(&server.log));
         server
     }
 
@@ -125,22 +131,29 @@ impl Drop for S3Server {
     }
 }
 
+/// What the proxy does besides relaying.
+#[derive(Clone)]
+enum Fault {
+    None,
+    /// Responses over 1 MB go out slowly; the sender is told once a third
+    /// of one has.
+    Slow(mpsc::Sender<()>),
+    /// Uploads of this part number are refused.
+    FailPart(u32),
+}
+
 /// Starts a proxy to `upstream` that relays one request and its response
 /// at a time, and returns its URL.
-fn one_request_at_a_time(
-    upstream: SocketAddr,
-    slow: Option<mpsc::Sender<()>>,
-    log: RequestLog,
-) -> String {
+fn one_request_at_a_time(upstream: SocketAddr, fault: Fault, log: RequestLog) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
     let port = listener.local_addr().expect("the proxy's address").port();
     let gate = Arc::new(Mutex::new(()));
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let gate = Arc::clone(&gate);
-            let slow = slow.clone();
+            let fault = fault.clone();
             let log = Arc::clone(&log);
-            std::thread::spawn(move || relay(client, upstream, &gate, slow, &log));
+            std::thread::spawn(move || relay(client, upstream, &gate, &fault, &log));
         }
     });
     format!("http://127.0.0.1:{port}")
@@ -150,7 +163,7 @@ fn relay(
     client: TcpStream,
     upstream: SocketAddr,
     gate: &Mutex<()>,
-    slow: Option<mpsc::Sender<()>>,
+    fault: &Fault,
     log: &Mutex<Vec<String>>,
 ) -> io::Result<()> {
     let mut from_client = BufReader::new(client.try_clone()?);
@@ -168,6 +181,20 @@ fn relay(
             .unwrap_or("")
             .trim_end_matches(" HTTP/1.1")
             .to_string();
+        if let Fault::FailPart(part) = fault
+            && line.starts_with("PUT ")
+            && line.contains(&format!("partNumber={part}"))
+        {
+            let body =
+                "<Error><Code>InvalidPart</Code><Message>refused by the test</Message></Error>";
+            log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            write!(
+                to_client,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )?;
+            continue;
+        }
         log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         let response = {
             let _one_at_a_time = gate.lock().unwrap_or_else(|e| e.into_inner());
@@ -177,8 +204,8 @@ fn relay(
         let Some((response, _)) = response else {
             return Ok(());
         };
-        match &slow {
-            Some(notify) if response.len() > 1 << 20 => {
+        match fault {
+            Fault::Slow(notify) if response.len() > 1 << 20 => {
                 for (i, piece) in response.chunks(64 * 1024).enumerate() {
                     if i * 64 * 1024 * 3 > response.len() {
                         let _ = notify.send(());
