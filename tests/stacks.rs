@@ -255,6 +255,7 @@ on_both_stores!(
     diff_shows_added_removed_and_changed_cookbooks,
     a_refused_bundle_leaves_nothing_in_the_store,
     a_record_changed_after_the_pointer_is_not_used,
+    nonsense_ranges_in_a_record_no_pointer_names_are_not_used,
 );
 
 fn publishing_twice_stores_one_bundle(store: &Store) {
@@ -1545,4 +1546,37 @@ fn a_record_changed_after_the_pointer_is_not_used(store: &Store) {
         pointer("production")["previous_record_sha256"],
         record_of(&two)
     );
+}
+
+/// A pointer that names no record (one written before pointers did) and a
+/// record whose ranges lie outside the bundle: the ranges are not used,
+/// the whole bundle is.
+fn nonsense_ranges_in_a_record_no_pointer_names_are_not_used(store: &Store) {
+    publish(store, "two", Some("production"));
+    let dir = store.path("live");
+    pull_json(store, &dir, &[]);
+    let three = publish(store, "three", Some("production"));
+    let pointer_path = store.object("stacks/production.json");
+    let mut pointer: Value = serde_json::from_slice(&fs::read(&pointer_path).unwrap()).unwrap();
+    pointer.as_object_mut().unwrap().remove("record_sha256");
+    fs::write(&pointer_path, serde_json::to_vec_pretty(&pointer).unwrap()).unwrap();
+    let record_path = store.object(&format!("bundles/{three}.json"));
+    let mut record: Value = serde_json::from_slice(&fs::read(&record_path).unwrap()).unwrap();
+    for (i, cookbook) in record["cookbooks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        let range = &mut cookbook["range"];
+        if i == 0 {
+            range["start"] = serde_json::json!(u64::MAX);
+        } else {
+            range["end"] = serde_json::json!(u64::MAX);
+        }
+    }
+    fs::write(&record_path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    let update = pull_json(store, &dir, &[]);
+    assert_eq!(update["transfer"]["mode"], "full", "{update}");
+    assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));
 }

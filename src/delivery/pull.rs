@@ -172,11 +172,14 @@ fn read_record(
     Ok((record.sha256 == pointer.bundle).then_some(record))
 }
 
-/// Whether a record lists a usable range for every cookbook.
+/// Whether a record lists a usable range for every cookbook: a non-empty
+/// span inside the bundle.
 fn has_ranges(record: &BundleRecord) -> bool {
     record.manifest_sha256.is_some()
         && record.cookbooks.iter().all(|c| {
-            c.range.is_some()
+            c.range
+                .as_ref()
+                .is_some_and(|r| r.start < r.end && r.end <= record.size)
                 && c.sha256.len() == 64
                 && c.sha256
                     .bytes()
