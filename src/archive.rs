@@ -86,6 +86,17 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
+impl Unpacked {
+    /// Every file's sha256, by path: what a manifest lists and a tree
+    /// digest is taken of.
+    pub fn file_list(&self) -> BTreeMap<String, String> {
+        self.files
+            .iter()
+            .map(|(path, file)| (path.clone(), file.sha256.clone()))
+            .collect()
+    }
+}
+
 /// Why an archive was refused. Entry names are shown as stored in the
 /// archive.
 #[derive(Debug, thiserror::Error)]

@@ -69,10 +69,10 @@ pub fn scan(data: &[u8], origin: &str, limits: &Limits) -> Result<ScannedBundle,
         origin: origin.to_string(),
         source,
     };
-    if let Some(found) = scan_cut(data, limits) {
+    if let Some((found, cuts)) = scan_cut(data, limits) {
         let (manifest, differences) = check_files(found.kept.as_deref(), &found.unpacked, origin)?;
         if differences.is_empty() {
-            let ranges = ranges_of(&manifest, &found.positions, &found.cuts);
+            let ranges = ranges_of(&manifest, &found.positions, &cuts);
             return Ok(ScannedBundle { manifest, ranges });
         }
     }
@@ -141,7 +141,7 @@ pub fn unpack_range(
 
 /// The part of an unpacked bundle below `folder` (`cookbooks/<name>`),
 /// with paths relative to it.
-pub fn cookbook_part(unpacked: &Unpacked, folder: &str) -> Unpacked {
+fn cookbook_part(unpacked: &Unpacked, folder: &str) -> Unpacked {
     let prefix = format!("{folder}/");
     let files: BTreeMap<_, _> = unpacked
         .files
@@ -173,17 +173,10 @@ struct Cut {
     cookbook: Option<String>,
 }
 
-/// What [`scan_cut`] read.
-struct CutScan {
-    unpacked: Unpacked,
-    positions: Vec<(String, u64)>,
-    kept: Option<Vec<u8>>,
-    cuts: Vec<Cut>,
-}
-
-/// Reads a bundle with larder's gzip header by cuts; `None` when it cannot
-/// be read that way (whatever the reason, [`scan`] then reads it plainly).
-fn scan_cut(data: &[u8], limits: &Limits) -> Option<CutScan> {
+/// Reads a bundle with larder's gzip header by cuts: what it holds and the
+/// cuts found; `None` when it cannot be read that way (whatever the reason,
+/// [`scan`] then reads it plainly).
+fn scan_cut(data: &[u8], limits: &Limits) -> Option<(archive::Scanned, Vec<Cut>)> {
     if data.len() < HEADER.len() + 8 || data[..HEADER.len()] != HEADER {
         return None;
     }
@@ -193,12 +186,7 @@ fn scan_cut(data: &[u8], limits: &Limits) -> Option<CutScan> {
     let scanned = archive::scan_tar(&mut inflater, limits, &manifest_path()).ok()?;
     let crc_ok = inflater.crc.sum().to_le_bytes() == trailer[..4]
         && inflater.crc.amount().to_le_bytes() == trailer[4..];
-    (inflater.finished && crc_ok).then_some(CutScan {
-        unpacked: scanned.unpacked,
-        positions: scanned.positions,
-        kept: scanned.kept,
-        cuts: inflater.cuts,
-    })
+    (inflater.finished && crc_ok).then_some((scanned, inflater.cuts))
 }
 
 /// The ranges, when the cuts put each manifest cookbook's entries (and only
@@ -496,12 +484,7 @@ mod tests {
             let bytes = &data[range.start as usize..range.end as usize];
             let dest = dir.path().join(format!("out-{}", range.name));
             let part = unpack_range(bytes, &range.name, &dest, &Limits::default(), "r").unwrap();
-            let files: BTreeMap<String, String> = part
-                .files
-                .iter()
-                .map(|(p, f)| (p.clone(), f.sha256.clone()))
-                .collect();
-            assert_eq!(files, cookbook.files, "{}", range.name);
+            assert_eq!(part.file_list(), cookbook.files, "{}", range.name);
         }
     }
 

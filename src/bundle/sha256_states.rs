@@ -11,6 +11,8 @@
 //! second, or, for a range that runs to the end of the file, at the
 //! bundle's own digest.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use sha2::compress256;
 use sha2::digest::generic_array::GenericArray;
 
@@ -29,19 +31,24 @@ const INITIAL: [u32; 8] = [
     0x5be0_cd19,
 ];
 
+/// The block boundaries around bytes `start..end` of a file: the one at or
+/// before `start` and the one at or after `end`.
+pub fn around(start: u64, end: u64) -> (u64, u64) {
+    (start / BLOCK * BLOCK, end.div_ceil(BLOCK) * BLOCK)
+}
+
 /// The digest of `data` (lower-case hex) and the state, as hex, after each
-/// of `offsets` bytes (multiples of [`BLOCK`], at most `data.len()`, in
-/// any order).
-pub fn digest_with_states(data: &[u8], offsets: &[u64]) -> (String, Vec<String>) {
-    let mut wanted: Vec<(u64, usize)> = offsets.iter().copied().zip(0..).collect();
-    wanted.sort_unstable();
-    let mut states = vec![String::new(); offsets.len()];
+/// of `offsets` bytes (multiples of [`BLOCK`], at most `data.len()`), by
+/// offset.
+pub fn digest_with_states(data: &[u8], offsets: &[u64]) -> (String, BTreeMap<u64, String>) {
+    let wanted: BTreeSet<u64> = offsets.iter().copied().collect();
+    let mut states = BTreeMap::new();
     let mut state = INITIAL;
     let mut done = 0u64;
-    for (offset, index) in wanted {
+    for offset in wanted {
         compress(&mut state, &data[done as usize..offset as usize]);
         done = offset;
-        states[index] = to_hex(&state);
+        states.insert(offset, to_hex(&state));
     }
     (
         finish(state, &data[done as usize..], data.len() as u64),
@@ -130,22 +137,19 @@ mod tests {
             let offsets: Vec<u64> = (0..=len as u64 / BLOCK).map(|b| b * BLOCK).collect();
             let (digest, states) = digest_with_states(&data, &offsets);
             assert_eq!(digest, hex::encode(Sha256::digest(&data)), "len {len}");
-            assert_eq!(states[0], initial_state());
+            assert_eq!(states[&0], initial_state());
             // Every span between kept states checks on its own, and a
             // changed byte does not.
             for pair in offsets.windows(2) {
                 let span = &data[pair[0] as usize..pair[1] as usize];
-                let (from, to) = (
-                    &states[pair[0] as usize / 64],
-                    &states[pair[1] as usize / 64],
-                );
+                let (from, to) = (&states[&pair[0]], &states[&pair[1]]);
                 assert!(leads_to_state(from, span, to));
                 let mut changed = span.to_vec();
                 changed[5] ^= 1;
                 assert!(!leads_to_state(from, &changed, to));
             }
             let last = *offsets.last().unwrap();
-            let from = states.last().unwrap();
+            let from = &states[&last];
             assert!(leads_to_digest(from, last, &data[last as usize..], &digest));
             assert!(!leads_to_digest(
                 from,
@@ -157,15 +161,20 @@ mod tests {
     }
 
     #[test]
-    fn states_come_back_in_the_order_asked() {
+    fn states_are_kept_by_offset_in_whatever_order_asked() {
         let data = data(640);
-        let (_, states) = digest_with_states(&data, &[128, 0, 64]);
+        let (_, states) = digest_with_states(&data, &[128, 0, 64, 64]);
         let (_, sorted) = digest_with_states(&data, &[0, 64, 128]);
-        assert_eq!(
-            states,
-            [sorted[2].clone(), sorted[0].clone(), sorted[1].clone()]
-        );
-        assert!(!leads_to_state("not hex", &data[..64], &sorted[1]));
-        assert!(!leads_to_state(&sorted[0], &data[..63], &sorted[1]));
+        assert_eq!(states, sorted);
+        assert_eq!(states.len(), 3);
+        assert!(!leads_to_state("not hex", &data[..64], &sorted[&64]));
+        assert!(!leads_to_state(&sorted[&0], &data[..63], &sorted[&64]));
+    }
+
+    #[test]
+    fn around_is_the_block_boundaries_outside_a_span() {
+        assert_eq!(around(0, 64), (0, 64));
+        assert_eq!(around(10, 70), (0, 128));
+        assert_eq!(around(64, 65), (64, 128));
     }
 }

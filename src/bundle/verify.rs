@@ -142,12 +142,8 @@ pub(crate) fn check_files(
         });
     };
     let manifest = Manifest::from_json(bytes, origin)?;
-    let actual: BTreeMap<String, String> = unpacked
-        .files
-        .iter()
-        .filter(|(path, _)| **path != manifest_path)
-        .map(|(path, file)| (path.clone(), file.sha256.clone()))
-        .collect();
+    let mut actual = unpacked.file_list();
+    actual.remove(&manifest_path);
     let differences = manifest.compare(&actual);
     Ok((manifest, differences))
 }

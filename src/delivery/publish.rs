@@ -4,11 +4,14 @@
 //! `pull --stack` can fetch one cookbook without the rest: every byte is
 //! stored once, in the bundle object.
 //!
-//! The bundle is read once, into memory. Its name is the digest in the
+//! The bundle is mapped, not copied. Its name is the digest in the
 //! `.sha256` file `package` wrote beside it (or, without one, the digest of
-//! its bytes), so the upload starts at once; hashing the bytes and checking
-//! them against the bundle's manifest run beside it. If either check fails,
-//! the object just created is removed again and nothing else is written.
+//! its bytes), so the upload starts at once; beside it, at the lowest
+//! priority, one thread checks every file against the manifest while it
+//! finds the cookbook ranges, then hashes the bundle once for its digest
+//! and the ranges' SHA-256 states. If the digest is not the name or a check
+//! fails, the object just created is removed again and nothing else is
+//! written.
 //!
 //! Content addressing makes publishing idempotent: a bundle that is already
 //! there is checked against its name (streamed and hashed) and not uploaded
@@ -31,7 +34,7 @@ use super::store::{Created, Store};
 use crate::archive::Limits;
 use crate::bundle::cookbook_ranges::{self, ScannedBundle};
 use crate::bundle::manifest::Difference;
-use crate::bundle::sha256_states::{self, BLOCK};
+use crate::bundle::sha256_states;
 use crate::bundle::verify::sidecar_path;
 use crate::bundle::{BundleError, parse_sidecar};
 
@@ -170,14 +173,19 @@ fn hash_with_ranges(
 ) -> Result<(ScannedBundle, Vec<ByteRange>), BundleError> {
     let size = data.len() as u64;
     let cut = scanned.ranges.as_deref().unwrap_or_default();
-    let mut offsets = Vec::with_capacity(2 * cut.len());
-    for range in cut {
-        offsets.push(range.start / BLOCK * BLOCK);
-        let after = range.end.div_ceil(BLOCK) * BLOCK;
-        if after <= size {
-            offsets.push(after);
-        }
-    }
+    // The boundary after a range that ends in the last block is past the
+    // end: the bundle's digest checks that range instead.
+    let spans: Vec<(u64, Option<u64>)> = cut
+        .iter()
+        .map(|range| {
+            let (before, after) = sha256_states::around(range.start, range.end);
+            (before, (after <= size).then_some(after))
+        })
+        .collect();
+    let offsets: Vec<u64> = spans
+        .iter()
+        .flat_map(|&(before, after)| std::iter::once(before).chain(after))
+        .collect();
     let (actual, states) = sha256_states::digest_with_states(data, &offsets);
     if actual != sha256 {
         return Err(BundleError::ContentMismatch {
@@ -188,15 +196,14 @@ fn hash_with_ranges(
             }],
         });
     }
-    let mut states = states.into_iter();
     let ranges = cut
         .iter()
-        .map(|range| ByteRange {
+        .zip(spans)
+        .map(|(range, (before, after))| ByteRange {
             start: range.start,
             end: range.end,
-            sha256_before: states.next().unwrap_or_default(),
-            sha256_after: (range.end.div_ceil(BLOCK) * BLOCK <= size)
-                .then(|| states.next().unwrap_or_default()),
+            sha256_before: states[&before].clone(),
+            sha256_after: after.map(|after| states[&after].clone()),
         })
         .collect();
     Ok((scanned, ranges))

@@ -381,7 +381,7 @@ fn fetch_missing<'a>(
         let staged = tmp.join(format!("entry-{i}"));
         let raw = staged.join("raw");
         let unpacked = unpack_range(bytes, &cookbook.name, &raw, limits, &origin)?;
-        let actual = record::tree_digest(&cookbook_files(&unpacked));
+        let actual = record::tree_digest(&unpacked.file_list());
         if actual != cookbook.sha256 {
             return Err(DeliveryError::CorruptCookbook {
                 object: origin,
@@ -396,15 +396,6 @@ fn fetch_missing<'a>(
         entries.insert(cookbook.sha256.as_str(), entry);
     }
     Ok(())
-}
-
-/// The file list of an unpacked cookbook: path → sha256.
-fn cookbook_files(unpacked: &crate::archive::Unpacked) -> BTreeMap<String, String> {
-    unpacked
-        .files
-        .iter()
-        .map(|(path, file)| (path.clone(), file.sha256.clone()))
-        .collect()
 }
 
 /// A cookbook of a bundle of `size` bytes, and the bytes of its checked

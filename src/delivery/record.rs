@@ -107,9 +107,8 @@ impl ByteRange {
     /// The bytes to fetch to check the range: from the boundary before it
     /// to the boundary after it, or to the end of a bundle of `size` bytes.
     pub fn checked_span(&self, size: u64) -> std::ops::Range<u64> {
-        let block = crate::bundle::sha256_states::BLOCK;
-        let after = self.end.div_ceil(block) * block;
-        (self.start / block * block)..if self.sha256_after.is_some() {
+        let (before, after) = crate::bundle::sha256_states::around(self.start, self.end);
+        before..if self.sha256_after.is_some() {
             after
         } else {
             size
