@@ -4,7 +4,8 @@
 //! `pull --stack` can fetch one cookbook without the rest: every byte is
 //! stored once, in the bundle object.
 //!
-//! The bundle is mapped, not copied. Its name is the digest in the
+//! The bundle is mapped, not copied, and the mapping is filled in by the
+//! checking thread, off the upload's path. Its name is the digest in the
 //! `.sha256` file `package` wrote beside it (or, without one, the digest of
 //! its bytes), so the upload starts at once; beside it, at the lowest
 //! priority, one thread checks every file against the manifest while it
@@ -21,6 +22,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -61,7 +63,8 @@ pub fn publish(
 ) -> Result<Published, DeliveryError> {
     store.ensure_writable()?;
     let origin = bundle.display().to_string();
-    let data = map_bundle(bundle)?;
+    let mapped = MappedBundle::open(bundle)?;
+    let data = Bytes::from_owner(mapped.clone());
     let size = data.len() as u64;
     let claimed = sidecar_digest(bundle);
     let sha256 = claimed
@@ -77,6 +80,7 @@ pub fn publish(
             // thread, so only this one is lowered; failing to lower it
             // changes nothing else.
             let _ = rustix::process::setpriority_process(None, 19);
+            mapped.populate();
             cookbook_ranges::scan(&data, &origin, &Limits::default())
                 .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, &origin))
         });
@@ -134,25 +138,46 @@ pub fn publish(
     })
 }
 
-/// The bundle's bytes, mapped rather than copied: the upload and the
-/// checks read the page cache directly. (A file truncated by someone else
-/// while it is published makes the process fail on a bus error; a bundle
-/// is not a file anyone writes to while it is published.)
-fn map_bundle(bundle: &Path) -> Result<Bytes, BundleError> {
-    let file = std::fs::File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
-    if file
-        .metadata()
-        .map_err(|e| BundleError::io("read", bundle, e))?
-        .len()
-        == 0
-    {
-        return Ok(Bytes::new());
+/// A bundle file mapped into memory, read by the upload and the checks
+/// alike: neither copies it. (A file truncated by someone else while it is
+/// published makes the process fail on a bus error; a bundle is not a file
+/// anyone writes to while it is published.)
+#[derive(Clone)]
+struct MappedBundle(Option<Arc<memmap2::Mmap>>);
+
+impl MappedBundle {
+    fn open(bundle: &Path) -> Result<MappedBundle, BundleError> {
+        let file = std::fs::File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| BundleError::io("read", bundle, e))?
+            .len();
+        if len == 0 {
+            // There is nothing to map (and an empty map is an error).
+            return Ok(MappedBundle(None));
+        }
+        // SAFETY: the map is read only and lives as long as the last clone
+        // of this value; see above for a file changed underneath.
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io("read", bundle, e))?;
+        Ok(MappedBundle(Some(Arc::new(map))))
     }
-    // SAFETY: the map is read only and lives as long as the `Bytes` that
-    // owns it; see above for a file changed underneath.
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-        .map_err(|e| BundleError::io("read", bundle, e))?;
-    Ok(Bytes::from_owner(map))
+
+    /// Maps every page now rather than on first touch: the checks call
+    /// this, so that the upload neither waits for a 200 MB mapping to be
+    /// set up before its first byte nor faults page by page. Best effort
+    /// (Linux 5.14 and later); without it pages are mapped as they are read.
+    fn populate(&self) {
+        if let Some(map) = &self.0 {
+            let _ = map.advise(memmap2::Advice::PopulateRead);
+        }
+    }
+}
+
+impl AsRef<[u8]> for MappedBundle {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_deref().map_or(&[], |map| &map[..])
+    }
 }
 
 /// The digest in the bundle's `.sha256` file, when it has a readable one
