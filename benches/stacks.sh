@@ -4,7 +4,8 @@
 #   1. publishing a 200 MB bundle vs a single-stream `curl --aws-sigv4` PUT
 #      of the same bytes to the same server, with the default settings (one
 #      request) and with `[store] multipart_threshold` lowered so that it
-#      goes up in parallel parts;
+#      goes up in parallel parts; with the processor time of the client
+#      and of the server during each;
 #   2. `stack promote` and `stack rollback` round trips;
 #   3. `pull --stack` vs `pull URL` of the same bundles from the same
 #      static server, and a pull by stack with the bundle already in place.
@@ -35,21 +36,31 @@ mkdir -p "$work/parts-home"
 printf '[store]\nmultipart_threshold = 16777216\n' > "$work/parts-home/config.toml"
 
 digest=$(cut -d' ' -f1 "$work/big.tar.gz.sha256")
+# Processor time, user + system, in seconds: of the timed command (bash's
+# `time`), and of s3s-fs over the same run (from /proc, in clock ticks).
+TIMEFORMAT='%3U %3S'
+server_ticks() { awk '{print $14 + $15}' "/proc/${pids[0]}/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+# timed NAME COMMAND...: appends the wall time to NAME.txt and the
+# processor times to NAME.cpu.
+timed() {
+  local name=$1 s e t0 t1
+  shift
+  sync; t0=$(server_ticks); s=$(now)
+  { time "$@" 2>&3; } 3>&2 2>> "$work/$name.client"
+  e=$(now); t1=$(server_ticks)
+  ms "$s" "$e" >> "$work/$name.txt"
+  tail -n1 "$work/$name.client" | awk -v d=$((t1 - t0)) -v hz="$ticks_per_second" \
+    '{printf "%.3f %.3f\n", $1 + $2, d / hz}' >> "$work/$name.cpu"
+}
 echo "== publish vs curl PUT ($ROUNDS rounds, interleaved)"
-: > "$work/publish.txt"; : > "$work/curl.txt"; : > "$work/parts.txt"
+for name in curl publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; done
 for r in $(seq "$ROUNDS"); do
-  # Each run starts with no dirty pages of the previous one left to write.
-  sync; s=$(now)
-  curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
+  timed curl curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
     --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
     -T "$work/big.tar.gz" "$AWS_ENDPOINT_URL/bench/curl/$r.tar.gz"
-  e=$(now); ms "$s" "$e" >> "$work/curl.txt"
-  sync; s=$(now)
-  "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r"
-  e=$(now); ms "$s" "$e" >> "$work/publish.txt"
-  sync; s=$(now)
-  LARDER_HOME=$work/parts-home "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/parts-$r"
-  e=$(now); ms "$s" "$e" >> "$work/parts.txt"
+  timed publish "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r"
+  LARDER_HOME=$work/parts-home timed parts "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/parts-$r"
   cmp "$work/big.tar.gz" "$work/s3/bench/publish-$r/bundles/$digest.tar.gz"
   cmp "$work/big.tar.gz" "$work/s3/bench/parts-$r/bundles/$digest.tar.gz"
   rm -rf "$work/s3/bench/curl/$r.tar.gz" "$work/s3/bench/publish-$r" "$work/s3/bench/parts-$r"
@@ -60,6 +71,9 @@ echo "larder publish in parts median: $(median < "$work/parts.txt") ms   (runs: 
 # On a shared machine whole rounds run fast or slow together: the ratio
 # within each round is the steadier comparison.
 echo "larder publish / curl, per round: median $(paste "$work/publish.txt" "$work/curl.txt" | awk '{printf "%.3f\n", $1/$2}' | median)   (rounds: $(paste "$work/publish.txt" "$work/curl.txt" | awk '{printf "%.2f ", $1/$2}'))"
+for name in curl publish; do
+  echo "processor time during $name, median: client $(cut -d' ' -f1 "$work/$name.cpu" | median) s, s3s-fs $(cut -d' ' -f2 "$work/$name.cpu" | median) s"
+done
 
 # Two small bundles for the pointer and pull figures.
 small() {
