@@ -163,10 +163,11 @@ impl MappedBundle {
         Ok(MappedBundle(Some(Arc::new(map))))
     }
 
-    /// Maps every page now rather than on first touch: the checks call
-    /// this, so that the upload neither waits for a 200 MB mapping to be
-    /// set up before its first byte nor faults page by page. Best effort
-    /// (Linux 5.14 and later); without it pages are mapped as they are read.
+    /// Maps every page ahead of its readers. The checks call this first,
+    /// so the upload's first byte does not wait for a 200 MB mapping to be
+    /// set up and the pages it reaches are mostly mapped already. Best
+    /// effort (Linux 5.14 and later); without it pages are mapped as they
+    /// are read.
     fn populate(&self) {
         if let Some(map) = &self.0 {
             let _ = map.advise(memmap2::Advice::PopulateRead);
