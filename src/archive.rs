@@ -231,17 +231,11 @@ pub struct Scanned {
 pub fn scan_tar<R: Read>(stream: R, limits: &Limits, keep: &str) -> Result<Scanned, ArchiveError> {
     let mut positions = Vec::new();
     let mut kept = None;
-    let mut seen = std::collections::BTreeSet::new();
     let unpacked = walk(stream, limits, |item| {
         let (rel, position) = match &item {
             Item::Dir { rel, position } => (format!("{rel}/"), *position),
             Item::File { rel, position, .. } => (rel.to_string(), *position),
         };
-        if !seen.insert(rel.clone()) && !rel.ends_with('/') {
-            return Err(WriteFailure::Archive(ArchiveError::Duplicate {
-                entry: rel,
-            }));
-        }
         positions.push((rel, position));
         let Item::File {
             rel, data, budget, ..
@@ -287,8 +281,10 @@ enum Item<'a, 'e> {
 }
 
 /// Reads every entry of a decompressed tar stream, refusing what
-/// [`unpack`] refuses, and hands directories and files to `consume`, which
-/// returns a file's digest and size (`None` for directories).
+/// [`unpack`] refuses (a file named twice included, whether or not
+/// `consume` writes it anywhere), and hands directories and files to
+/// `consume`, which returns a file's digest and size (`None` for
+/// directories).
 fn walk<R: Read>(
     stream: R,
     limits: &Limits,
@@ -382,6 +378,9 @@ fn walk<R: Read>(
                 entry: raw_name,
                 limit: limits.max_bytes,
             });
+        }
+        if result.files.contains_key(&rel) {
+            return Err(ArchiveError::Duplicate { entry: raw_name });
         }
         let executable = entry
             .header()
@@ -694,6 +693,11 @@ mod tests {
         let dup = tar_gz(&[("a/x", FILE, b"1", ""), ("a/x", FILE, b"2", "")]);
         assert!(matches!(
             unpack_bytes(&dup, &Limits::default()).1,
+            Err(ArchiveError::Duplicate { .. })
+        ));
+        let stream = MultiGzDecoder::new(&dup[..]);
+        assert!(matches!(
+            scan_tar(stream, &Limits::default(), "a/x"),
             Err(ArchiveError::Duplicate { .. })
         ));
     }
