@@ -345,7 +345,7 @@ fn fetch_missing<'a>(
     let paths: Vec<PathBuf> = (0..ranges.len())
         .map(|i| tmp.join(format!("range-{i}")))
         .collect();
-    store.download_ranges(&key, &spans, &paths, PARALLEL_FETCHES, |_| {
+    store.download_ranges(&key, &spans, &paths, PARALLEL_FETCHES, || {
         DeliveryError::BadObject {
             object: url.clone(),
             detail: "the bundle's record names it but the store does not have it; publish \

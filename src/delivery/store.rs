@@ -506,7 +506,7 @@ impl Store {
         ranges: &[Range<u64>],
         paths: &[PathBuf],
         parallel: usize,
-        missing: impl Fn(&str) -> DeliveryError,
+        missing: impl Fn() -> DeliveryError,
     ) -> Result<(), DeliveryError> {
         let missing = &missing;
         let location = &self.key(key);
@@ -544,7 +544,7 @@ impl Store {
                         path: path.clone(),
                         source: e,
                     }),
-                    Err(object_store::Error::NotFound { .. }) => Err(missing(key)),
+                    Err(object_store::Error::NotFound { .. }) => Err(missing()),
                     Err(e) => Err(self.failure("download", key, e)),
                 }
             }
