@@ -108,6 +108,23 @@ fn vendor_refuses_a_target_with_other_content_unless_told_to_delete() {
 }
 
 #[test]
+fn package_into_a_folder_that_does_not_exist_is_refused_by_name() {
+    let project = project();
+    let output = project
+        .larder(&["package", "dist/cookbooks.tar.gz"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(143), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("folder dist for the bundle does not exist; create it first"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(".tmp"), "{stderr}");
+    assert!(!project.path("dist").exists());
+}
+
+#[test]
 fn package_is_reproducible_across_projects_and_pulls_into_place() {
     let first = project();
     first

@@ -131,6 +131,8 @@ pub enum BundleError {
     UnexpectedEntry { path: PathBuf },
     #[error("{} changed while it was being packaged; run package again", path.display())]
     ChangedDuringPackage { path: PathBuf },
+    #[error("folder {} for the bundle does not exist; create it first or package to another path", path.display())]
+    NoOutputFolder { path: PathBuf },
     #[error("could not read the version from {}: {detail}; fix the file", path.display())]
     InvalidMetadata { path: PathBuf, detail: String },
     #[error("SOURCE_DATE_EPOCH='{value}' is not a number of seconds since 1970; fix or unset it")]
@@ -221,6 +223,7 @@ impl BundleError {
             | E::MissingCookbookDir { .. }
             | E::UnexpectedEntry { .. }
             | E::ChangedDuringPackage { .. }
+            | E::NoOutputFolder { .. }
             | E::InvalidMetadata { .. }
             | E::InvalidEpoch { .. } => ErrorKind::Package,
             E::InvalidSource { .. } => ErrorKind::InvalidSource,

@@ -128,8 +128,15 @@ pub fn package(request: &PackageRequest<'_>) -> Result<Packaged, BundleError> {
         Destination::Dir(dir) => (dir.as_path(), None),
         Destination::File(path) => (crate::atomic_file::parent_or_dot(path), Some(path)),
     };
-    let mut staged = crate::atomic_file::Staged::new_in(out_dir)
-        .map_err(|e| BundleError::io("create a file in", out_dir, e))?;
+    let mut staged = crate::atomic_file::Staged::new_in(out_dir).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            BundleError::NoOutputFolder {
+                path: out_dir.to_path_buf(),
+            }
+        } else {
+            BundleError::io("create a file in", out_dir, e)
+        }
+    })?;
     let io_err = |e: io::Error| BundleError::io("write the bundle into", out_dir, e);
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, staged.file()));
     let gz = ParallelGz::new(hashing, request.threads).map_err(io_err)?;
