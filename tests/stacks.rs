@@ -254,6 +254,7 @@ on_both_stores!(
     the_fixed_url_copy_passes_sha256sum,
     diff_shows_added_removed_and_changed_cookbooks,
     a_refused_bundle_leaves_nothing_in_the_store,
+    a_bundle_without_its_sha256_file_still_updates_by_cookbook,
     a_record_changed_after_the_pointer_is_not_used,
     nonsense_ranges_in_a_record_no_pointer_names_are_not_used,
 );
@@ -1487,6 +1488,29 @@ fn a_refused_bundle_leaves_nothing_in_the_store(store: &Store) {
     fs::remove_file(&sidecar).unwrap();
     store.larder(&["publish"]).arg(&path).assert().failure();
     assert_eq!(store.objects("bundles"), Vec::<String>::new());
+}
+
+/// Without its `.sha256` file a bundle is named by the digest publish
+/// computes first, and the states that check each cookbook's range come
+/// from that same pass: an update still fetches only the changed cookbook.
+fn a_bundle_without_its_sha256_file_still_updates_by_cookbook(store: &Store) {
+    publish(store, "two", Some("production"));
+    let dir = store.path("live");
+    pull_json(store, &dir, &[]);
+    let (path, digest) = bundle(store, "three");
+    let expected = whole_bundle_tree(store, "three");
+    fs::remove_file(store.path("bundle-three.tar.gz.sha256")).unwrap();
+    store
+        .larder(&["publish"])
+        .arg(&path)
+        .args(["--stack", "production"])
+        .assert()
+        .success()
+        .stdout(contains(&digest));
+    let update = pull_json(store, &dir, &[]);
+    assert_eq!(update["transfer"]["mode"], "incremental", "{update}");
+    assert_eq!(names(&update["transfer"]["fetched"]), ["app"]);
+    assert_eq!(tree(&dir), expected);
 }
 
 /// The pointer names its record by sha256: a record changed afterwards

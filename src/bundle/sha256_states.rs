@@ -3,15 +3,17 @@
 //! checked on their own, without the rest of the file.
 //!
 //! SHA-256 reads its input in 64-byte blocks, each folded into an eight-word
-//! state. Publishing hashes a bundle once: that one pass gives the digest
-//! that names the bundle and, for each cookbook's byte range, the states at
-//! the block boundaries just before and just after it. A pull that fetches
-//! one range (widened to those boundaries) runs the compression function
-//! from the first state over the fetched bytes and must arrive at the
-//! second, or, for a range that runs to the end of the file, at the
-//! bundle's own digest.
+//! state. Publishing hashes a bundle once ([`checkpointed`]): that one pass
+//! gives the digest that names the bundle and a state every
+//! [`CHECKPOINT`] bytes, from which the states at the block boundaries just
+//! before and just after each cookbook's byte range are found again
+//! ([`Checkpointed::states_at`]) without hashing the bundle a second time.
+//! A pull that fetches one range (widened to those boundaries) runs the
+//! compression function from the first state over the fetched bytes and
+//! must arrive at the second, or, for a range that runs to the end of the
+//! file, at the bundle's own digest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use sha2::compress256;
 use sha2::digest::generic_array::GenericArray;
@@ -37,23 +39,52 @@ pub fn around(start: u64, end: u64) -> (u64, u64) {
     (start / BLOCK * BLOCK, end.div_ceil(BLOCK) * BLOCK)
 }
 
-/// The digest of `data` (lower-case hex) and the state, as hex, after each
-/// of `offsets` bytes (multiples of [`BLOCK`], at most `data.len()`), by
-/// offset.
-pub fn digest_with_states(data: &[u8], offsets: &[u64]) -> (String, BTreeMap<u64, String>) {
-    let wanted: BTreeSet<u64> = offsets.iter().copied().collect();
-    let mut states = BTreeMap::new();
+/// Bytes between two states that [`Checkpointed`] keeps: finding the state
+/// at any block boundary hashes at most this much again. (A multiple of
+/// [`BLOCK`]; 800 states for a 200 MB bundle.)
+pub const CHECKPOINT: usize = 256 * 1024;
+
+/// The SHA-256 of an input, with the chaining state kept every
+/// [`CHECKPOINT`] bytes.
+#[derive(Clone, Debug)]
+pub struct Checkpointed {
+    /// The digest, lower-case hex.
+    pub digest: String,
+    /// The state after each whole [`CHECKPOINT`] bytes, from the state
+    /// before the first byte.
+    states: Vec<[u32; 8]>,
+}
+
+/// Hashes `data` in one pass, keeping a state every [`CHECKPOINT`] bytes.
+pub fn checkpointed(data: &[u8]) -> Checkpointed {
     let mut state = INITIAL;
-    let mut done = 0u64;
-    for offset in wanted {
-        compress(&mut state, &data[done as usize..offset as usize]);
-        done = offset;
-        states.insert(offset, to_hex(&state));
+    let mut states = vec![INITIAL];
+    let whole = data.len() - data.len() % CHECKPOINT;
+    for chunk in data[..whole].chunks_exact(CHECKPOINT) {
+        compress(&mut state, chunk);
+        states.push(state);
     }
-    (
-        finish(state, &data[done as usize..], data.len() as u64),
+    Checkpointed {
+        digest: finish(state, &data[whole..], data.len() as u64),
         states,
-    )
+    }
+}
+
+impl Checkpointed {
+    /// The state, as hex, after each of `offsets` bytes (multiples of
+    /// [`BLOCK`], at most `data.len()`), by offset. `data` is the input
+    /// that was hashed.
+    pub fn states_at(&self, data: &[u8], offsets: &[u64]) -> BTreeMap<u64, String> {
+        offsets
+            .iter()
+            .map(|&offset| {
+                let kept = offset as usize / CHECKPOINT;
+                let mut state = self.states[kept];
+                compress(&mut state, &data[kept * CHECKPOINT..offset as usize]);
+                (offset, to_hex(&state))
+            })
+            .collect()
+    }
 }
 
 /// Whether `bytes`, which begin `after` the state `from` (hex), lead to
@@ -135,7 +166,8 @@ mod tests {
         for len in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 4099] {
             let data = data(len);
             let offsets: Vec<u64> = (0..=len as u64 / BLOCK).map(|b| b * BLOCK).collect();
-            let (digest, states) = digest_with_states(&data, &offsets);
+            let hashed = checkpointed(&data);
+            let (digest, states) = (hashed.digest.clone(), hashed.states_at(&data, &offsets));
             assert_eq!(digest, hex::encode(Sha256::digest(&data)), "len {len}");
             assert_eq!(states[&0], initial_state());
             // Every span between kept states checks on its own, and a
@@ -161,10 +193,45 @@ mod tests {
     }
 
     #[test]
+    fn states_from_checkpoints_are_the_states_of_one_straight_pass() {
+        let len = 3 * CHECKPOINT + 100;
+        let data = data(len);
+        let hashed = checkpointed(&data);
+        assert_eq!(hashed.digest, hex::encode(Sha256::digest(&data)));
+        let offsets: Vec<u64> = [
+            0,
+            BLOCK,
+            CHECKPOINT as u64 - BLOCK,
+            CHECKPOINT as u64,
+            CHECKPOINT as u64 + BLOCK,
+            3 * CHECKPOINT as u64,
+            (len as u64) / BLOCK * BLOCK,
+        ]
+        .into();
+        let states = hashed.states_at(&data, &offsets);
+        for offset in offsets {
+            let mut straight = INITIAL;
+            compress(&mut straight, &data[..offset as usize]);
+            assert_eq!(states[&offset], to_hex(&straight), "offset {offset}");
+        }
+        // An input of whole checkpoints has a state kept at its very end.
+        let whole = &data[..2 * CHECKPOINT];
+        let end = 2 * CHECKPOINT as u64;
+        let at_end = checkpointed(whole).states_at(whole, &[end]);
+        assert!(leads_to_digest(
+            &at_end[&end],
+            end,
+            &[],
+            &hex::encode(Sha256::digest(whole))
+        ));
+    }
+
+    #[test]
     fn states_are_kept_by_offset_in_whatever_order_asked() {
         let data = data(640);
-        let (_, states) = digest_with_states(&data, &[128, 0, 64, 64]);
-        let (_, sorted) = digest_with_states(&data, &[0, 64, 128]);
+        let hashed = checkpointed(&data);
+        let states = hashed.states_at(&data, &[128, 0, 64, 64]);
+        let sorted = hashed.states_at(&data, &[0, 64, 128]);
         assert_eq!(states, sorted);
         assert_eq!(states.len(), 3);
         assert!(!leads_to_state("not hex", &data[..64], &sorted[&64]));

@@ -7,10 +7,11 @@
 //! The bundle is mapped, not copied, and the mapping is filled in by the
 //! checking thread, off the upload's path. Its name is the digest in the
 //! `.sha256` file `package` wrote beside it (or, without one, the digest of
-//! its bytes), so the upload starts at once; beside it, at the lowest
-//! priority, one thread checks every file against the manifest while it
-//! finds the cookbook ranges, then hashes the bundle once for its digest
-//! and the ranges' SHA-256 states. If the digest is not the name or a check
+//! its bytes, computed first), so the upload starts at once; beside it, at
+//! the lowest priority, one thread checks every file against the manifest
+//! while it finds the cookbook ranges, then hashes the bundle once for its
+//! digest and the ranges' SHA-256 states (or, when the name was computed,
+//! takes those states from that pass). If the digest is not the name or a check
 //! fails, the object just created is removed again and nothing else is
 //! written.
 //!
@@ -66,10 +67,16 @@ pub fn publish(
     let mapped = MappedBundle::open(bundle)?;
     let data = Bytes::from_owner(mapped.clone());
     let size = data.len() as u64;
-    let claimed = sidecar_digest(bundle);
-    let sha256 = claimed
-        .clone()
-        .unwrap_or_else(|| hex::encode(Sha256::digest(&data)));
+    // The name is the digest the `.sha256` file claims, checked beside the
+    // upload; without that file it has to be computed first, and the
+    // checks reuse that pass instead of hashing the bundle again.
+    let (sha256, hashed) = match sidecar_digest(bundle) {
+        Some(claimed) => (claimed, None),
+        None => {
+            let hashed = sha256_states::checkpointed(&data);
+            (hashed.digest.clone(), Some(hashed))
+        }
+    };
     let key = bundle_key(&sha256);
     let present = store.size_of(&key)?.is_some();
     let (created, checked) = std::thread::scope(|scope| {
@@ -82,7 +89,7 @@ pub fn publish(
             let _ = rustix::process::setpriority_process(None, 19);
             mapped.populate();
             cookbook_ranges::scan(&data, &origin, &Limits::default())
-                .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, &origin))
+                .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, hashed, &origin))
         });
         let created = (!present).then(|| store.upload(&key, data.clone()));
         let checked = checking.join().unwrap_or_else(|_| {
@@ -189,12 +196,14 @@ fn sidecar_digest(bundle: &Path) -> Option<String> {
     parse_sidecar(&text, &sidecar.display().to_string()).ok()
 }
 
-/// Hashes the bundle once, for its digest (which must be `sha256`) and
-/// the SHA-256 states around each cookbook's range.
+/// Finds the SHA-256 states around each cookbook's range, and checks that
+/// the bundle's digest is `sha256`. The bundle is hashed here unless
+/// `hashed` already holds the pass that computed `sha256`.
 fn hash_with_ranges(
     data: &[u8],
     scanned: ScannedBundle,
     sha256: &str,
+    hashed: Option<sha256_states::Checkpointed>,
     origin: &str,
 ) -> Result<(ScannedBundle, Vec<ByteRange>), BundleError> {
     let size = data.len() as u64;
@@ -212,16 +221,17 @@ fn hash_with_ranges(
         .iter()
         .flat_map(|&(before, after)| std::iter::once(before).chain(after))
         .collect();
-    let (actual, states) = sha256_states::digest_with_states(data, &offsets);
-    if actual != sha256 {
+    let hashed = hashed.unwrap_or_else(|| sha256_states::checkpointed(data));
+    if hashed.digest != sha256 {
         return Err(BundleError::ContentMismatch {
             origin: origin.to_string(),
             differences: vec![Difference::DigestMismatch {
                 expected: sha256.to_string(),
-                actual,
+                actual: hashed.digest,
             }],
         });
     }
+    let states = hashed.states_at(data, &offsets);
     let ranges = cut
         .iter()
         .zip(spans)
