@@ -5,11 +5,13 @@
 #      of the same bytes to the same server, with the default settings (one
 #      request) and with `[store] multipart_threshold` lowered so that it
 #      goes up in parallel parts; with the processor time of the client
-#      and of the server during each;
+#      and of the server during each, and a second curl PUT per round as
+#      the yardstick of what noise alone does to a ratio;
 #   2. `stack promote` and `stack rollback` round trips;
 #   3. `pull --stack` vs `pull URL` of the same bundles from the same
 #      static server, and a pull by stack with the bundle already in place.
 # Usage: cargo build --release && TMPDIR=/dev/shm benches/stacks.sh [ROUNDS]
+# (60 rounds take about five minutes)
 # (a tmpfs keeps disk writeback of the uploaded gigabytes out of the
 # figures; each round's uploads are removed after it).
 set -euo pipefail
@@ -53,24 +55,39 @@ timed() {
   tail -n1 "$work/$name.client" | awk -v d=$((t1 - t0)) -v hz="$ticks_per_second" \
     '{printf "%.3f %.3f\n", $1 + $2, d / hz}' >> "$work/$name.cpu"
 }
-echo "== publish vs curl PUT ($ROUNDS rounds, interleaved)"
-for name in curl publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; done
+echo "== publish vs curl PUT ($ROUNDS rounds, each of the three uploads in each place in turn)"
+for name in curl curl2 publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; done
+# curl2 is a second curl PUT in the same round: curl2 / curl is what the
+# machine's noise and the order of a round alone make of two equal uploads,
+# the yardstick for publish / curl.
+steps=(curl publish curl2)
 for r in $(seq "$ROUNDS"); do
-  timed curl curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
-    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-    -T "$work/big.tar.gz" "$AWS_ENDPOINT_URL/bench/curl/$r.tar.gz"
-  timed publish "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r"
-  LARDER_HOME=$work/parts-home timed parts "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/parts-$r"
+  first=$((r % 3))
+  for step in "${steps[@]:first}" "${steps[@]:0:first}"; do
+    case $step in
+      curl*) timed "$step" curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+        -T "$work/big.tar.gz" "$AWS_ENDPOINT_URL/bench/$step/$r.tar.gz" ;;
+      publish) timed publish "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r" ;;
+    esac
+  done
   cmp "$work/big.tar.gz" "$work/s3/bench/publish-$r/bundles/$digest.tar.gz"
+  rm -rf "$work/s3/bench/curl" "$work/s3/bench/curl2" "$work/s3/bench/publish-$r"
+done
+echo "== publish in parts ($ROUNDS rounds)"
+for r in $(seq "$ROUNDS"); do
+  LARDER_HOME=$work/parts-home timed parts "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/parts-$r"
   cmp "$work/big.tar.gz" "$work/s3/bench/parts-$r/bundles/$digest.tar.gz"
-  rm -rf "$work/s3/bench/curl/$r.tar.gz" "$work/s3/bench/publish-$r" "$work/s3/bench/parts-$r"
+  rm -rf "$work/s3/bench/parts-$r"
 done
 echo "curl PUT median: $(median < "$work/curl.txt") ms   (runs: $(paste -sd' ' "$work/curl.txt"))"
 echo "larder publish median: $(median < "$work/publish.txt") ms   (runs: $(paste -sd' ' "$work/publish.txt"))"
 echo "larder publish in parts median: $(median < "$work/parts.txt") ms   (runs: $(paste -sd' ' "$work/parts.txt"))"
 # On a shared machine whole rounds run fast or slow together: the ratio
 # within each round is the steadier comparison.
-echo "larder publish / curl, per round: median $(paste "$work/publish.txt" "$work/curl.txt" | awk '{printf "%.3f\n", $1/$2}' | median)   (rounds: $(paste "$work/publish.txt" "$work/curl.txt" | awk '{printf "%.2f ", $1/$2}'))"
+per_round() { paste "$work/$1.txt" "$work/curl.txt" | awk '{printf "%.3f\n", $1/$2}'; }
+echo "larder publish / curl, per round: median $(per_round publish | median)   (rounds: $(per_round publish | paste -sd' '))"
+echo "curl2 / curl, per round (two equal uploads): median $(per_round curl2 | median)   (rounds: $(per_round curl2 | paste -sd' '))"
 for name in curl publish; do
   echo "processor time during $name, median: client $(cut -d' ' -f1 "$work/$name.cpu" | median) s, s3s-fs $(cut -d' ' -f2 "$work/$name.cpu" | median) s"
 done

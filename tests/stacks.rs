@@ -27,6 +27,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -273,11 +274,13 @@ fn publishing_twice_stores_one_bundle(store: &Store) {
     ]);
     assert_eq!(first["sha256"], digest.as_str());
     assert_eq!(first["uploaded"], true);
+    assert!(first["upload_seconds"].as_f64().unwrap() > 0.0, "{first}");
     assert_eq!(first["record"]["provenance"]["commit"], "0123abc");
     assert_eq!(first["record"]["provenance"]["by"], "ci-bot");
     assert_eq!(first["record"]["cookbooks"].as_array().unwrap().len(), 3);
     let again = store.json(&["publish", path.to_str().unwrap(), "--note", "second"]);
     assert_eq!(again["uploaded"], false);
+    assert_eq!(again["upload_seconds"], Value::Null);
     // The first publish's record stays.
     assert_eq!(again["record"]["provenance"]["note"], "first");
     assert_eq!(
@@ -292,6 +295,20 @@ fn publishing_twice_stores_one_bundle(store: &Store) {
         fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
         fs::read(&path).unwrap()
     );
+    // With --verbose, an upload reports how long it took.
+    let (two, _) = bundle(store, "two");
+    store
+        .larder(&["publish", "-v"])
+        .arg(&two)
+        .assert()
+        .success()
+        .stderr(contains("Uploaded in "));
+    store
+        .larder(&["publish", "-v"])
+        .arg(&two)
+        .assert()
+        .success()
+        .stderr(contains("Uploaded in ").not());
 }
 
 fn stacks_are_pinned_promoted_and_rolled_back(store: &Store) {

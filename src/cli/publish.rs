@@ -95,6 +95,7 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
             "size": published.size,
             "url": published.url,
             "uploaded": published.uploaded,
+            "upload_seconds": published.upload_seconds,
             "record": published.record,
             "stack": changed,
         }));
@@ -107,6 +108,12 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
             published.record.cookbooks.len(),
             published.size
         ));
+        if let Some(seconds) = published.upload_seconds {
+            output.detail(&format!(
+                "Uploaded in {seconds:.3} s ({:.0} MB/s)",
+                published.size as f64 / 1e6 / seconds.max(1e-6)
+            ));
+        }
     } else {
         output.line(&format!(
             "Bundle {} was already published ({}); nothing uploaded",

@@ -24,6 +24,7 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -50,6 +51,9 @@ pub struct Published {
     pub url: String,
     /// False when the store already had the bundle.
     pub uploaded: bool,
+    /// How long the upload took, from the request to the store's answer
+    /// (`None` when nothing was uploaded).
+    pub upload_seconds: Option<f64>,
     /// The record in the store (the first publish's, if it was there).
     pub record: BundleRecord,
     /// The sha256 of that record as stored, for the stack's pointer.
@@ -91,7 +95,12 @@ pub fn publish(
             cookbook_ranges::scan(&data, &origin, &Limits::default())
                 .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, hashed, &origin))
         });
-        let created = (!present).then(|| store.upload(&key, data.clone()));
+        let created = (!present).then(|| {
+            let started = Instant::now();
+            store
+                .upload(&key, data.clone())
+                .map(|created| (created, started.elapsed()))
+        });
         let checked = checking.join().unwrap_or_else(|_| {
             Err(BundleError::io(
                 "check",
@@ -101,7 +110,7 @@ pub fn publish(
         });
         (created, checked)
     });
-    let created = created.transpose()?;
+    let (created, upload_time) = created.transpose()?.unzip();
     let (scanned, ranges) = match checked {
         Ok(scanned) => scanned,
         Err(e) => {
@@ -140,6 +149,9 @@ pub fn publish(
         sha256,
         size,
         uploaded,
+        upload_seconds: upload_time
+            .filter(|_| uploaded)
+            .map(|time| time.as_secs_f64()),
         record,
         record_sha256: hex::encode(Sha256::digest(&record_bytes)),
     })
