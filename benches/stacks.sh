@@ -5,8 +5,9 @@
 #      of the same bytes to the same server, with the default settings (one
 #      request) and with `[store] multipart_threshold` lowered so that it
 #      goes up in parallel parts; with the processor time of the client
-#      and of the server during each, and a second curl PUT per round as
-#      the yardstick of what noise alone does to a ratio;
+#      and of the server during each, a second curl PUT per round as the
+#      yardstick of what noise alone does to a ratio, and the upload
+#      request alone (curl's time_total, publish's upload_seconds);
 #   2. `stack promote` and `stack rollback` round trips;
 #   3. `pull --stack` vs `pull URL` of the same bundles from the same
 #      static server, and a pull by stack with the bundle already in place.
@@ -56,7 +57,7 @@ timed() {
     '{printf "%.3f %.3f\n", $1 + $2, d / hz}' >> "$work/$name.cpu"
 }
 echo "== publish vs curl PUT ($ROUNDS rounds, each of the three uploads in each place in turn)"
-for name in curl curl2 publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; done
+for name in curl curl2 publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; : > "$work/$name.request"; done
 # curl2 is a second curl PUT in the same round: curl2 / curl is what the
 # machine's noise and the order of a round alone make of two equal uploads,
 # the yardstick for publish / curl.
@@ -65,10 +66,11 @@ for r in $(seq "$ROUNDS"); do
   first=$((r % 3))
   for step in "${steps[@]:first}" "${steps[@]:0:first}"; do
     case $step in
-      curl*) timed "$step" curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
+      curl*) timed "$step" curl -sS -f -o /dev/null -w '%{time_total}\n' --aws-sigv4 "aws:amz:us-east-1:s3" \
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-        -T "$work/big.tar.gz" "$AWS_ENDPOINT_URL/bench/$step/$r.tar.gz" ;;
-      publish) timed publish "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r" ;;
+        -T "$work/big.tar.gz" "$AWS_ENDPOINT_URL/bench/$step/$r.tar.gz" >> "$work/$step.request" ;;
+      publish) timed publish "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r" -F json \
+        > "$work/publish-$r.json" ;;
     esac
   done
   cmp "$work/big.tar.gz" "$work/s3/bench/publish-$r/bundles/$digest.tar.gz"
@@ -88,6 +90,12 @@ echo "larder publish in parts median: $(median < "$work/parts.txt") ms   (runs: 
 per_round() { paste "$work/$1.txt" "$work/curl.txt" | awk '{printf "%.3f\n", $1/$2}'; }
 echo "larder publish / curl, per round: median $(per_round publish | median)   (rounds: $(per_round publish | paste -sd' '))"
 echo "curl2 / curl, per round (two equal uploads): median $(per_round curl2 | median)   (rounds: $(per_round curl2 | paste -sd' '))"
+for r in $(seq "$ROUNDS"); do
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["upload_seconds"])' "$work/publish-$r.json"
+done > "$work/publish.request"
+# The upload request alone: curl's time_total against the upload_seconds
+# publish reports, both from the request to the server's answer.
+echo "the upload request alone, publish / curl, per round: median $(paste "$work/publish.request" "$work/curl.request" | awk '{printf "%.3f\n", $1/$2}' | median)"
 for name in curl publish; do
   echo "processor time during $name, median: client $(cut -d' ' -f1 "$work/$name.cpu" | median) s, s3s-fs $(cut -d' ' -f2 "$work/$name.cpu" | median) s"
 done
