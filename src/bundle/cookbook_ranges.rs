@@ -259,7 +259,10 @@ struct Inflater<'a> {
     end: End,
     consumed: usize,
     decompress: Decompress,
+    /// Output of the current piece: `out[..out_len]`, read up to
+    /// `out_read`. The buffer only grows, and is zeroed only then.
     out: Vec<u8>,
+    out_len: usize,
     out_read: usize,
     produced: u64,
     crc: Crc,
@@ -274,7 +277,8 @@ impl<'a> Inflater<'a> {
             end,
             consumed: 0,
             decompress: Decompress::new(false),
-            out: Vec::with_capacity(4 * PIECE),
+            out: vec![0; 4 * PIECE],
+            out_len: 0,
             out_read: 0,
             produced: 0,
             crc: Crc::new(),
@@ -292,32 +296,34 @@ impl<'a> Inflater<'a> {
             Some(at) => (self.consumed + at + SYNC_MARK.len(), true),
             None => (limit, false),
         };
-        self.out.clear();
+        self.out_len = 0;
         self.out_read = 0;
-        while self.consumed < stop || self.out.len() == self.out.capacity() {
-            if self.out.len() == self.out.capacity() {
-                self.out.reserve(4 * PIECE);
+        while self.consumed < stop || self.out_len == self.out.len() {
+            if self.out_len == self.out.len() {
+                self.out.resize(self.out.len() + 4 * PIECE, 0);
             }
-            let (before_in, before_out) = (self.decompress.total_in(), self.out.len());
+            let (before_in, before_out) = (self.decompress.total_in(), self.decompress.total_out());
             let status = self
                 .decompress
-                .decompress_vec(
+                .decompress(
                     &self.input[self.consumed..stop],
-                    &mut self.out,
+                    &mut self.out[self.out_len..],
                     FlushDecompress::None,
                 )
                 .map_err(io::Error::other)?;
             self.consumed += (self.decompress.total_in() - before_in) as usize;
+            self.out_len += (self.decompress.total_out() - before_out) as usize;
             if status == Status::StreamEnd {
                 self.finished = true;
                 break;
             }
-            if self.decompress.total_in() == before_in && self.out.len() == before_out {
+            if self.decompress.total_in() == before_in && self.decompress.total_out() == before_out
+            {
                 break;
             }
         }
-        self.produced += self.out.len() as u64;
-        self.crc.update(&self.out);
+        self.produced += self.out_len as u64;
+        self.crc.update(&self.out[..self.out_len]);
         if self.finished {
             if self.end == End::Cut || self.consumed != self.input.len() {
                 return Err(io::Error::other("data after the end of the deflate stream"));
@@ -375,8 +381,8 @@ impl<'a> Inflater<'a> {
 impl Read for Inflater<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.out_read < self.out.len() {
-                let n = buf.len().min(self.out.len() - self.out_read);
+            if self.out_read < self.out_len {
+                let n = buf.len().min(self.out_len - self.out_read);
                 buf[..n].copy_from_slice(&self.out[self.out_read..self.out_read + n]);
                 self.out_read += n;
                 return Ok(n);
