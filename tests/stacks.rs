@@ -297,18 +297,15 @@ fn publishing_twice_stores_one_bundle(store: &Store) {
     );
     // With --verbose, an upload reports how long it took.
     let (two, _) = bundle(store, "two");
-    store
-        .larder(&["publish", "-v"])
-        .arg(&two)
-        .assert()
-        .success()
-        .stderr(contains("Uploaded in "));
-    store
-        .larder(&["publish", "-v"])
-        .arg(&two)
-        .assert()
-        .success()
-        .stderr(contains("Uploaded in ").not());
+    let verbose_publish = || {
+        store
+            .larder(&["publish", "-v"])
+            .arg(&two)
+            .assert()
+            .success()
+    };
+    verbose_publish().stderr(contains("Uploaded in "));
+    verbose_publish().stderr(contains("Uploaded in ").not());
 }
 
 fn stacks_are_pinned_promoted_and_rolled_back(store: &Store) {
