@@ -6,14 +6,14 @@
 //!
 //! The bundle is mapped, not copied, and the mapping is filled in by the
 //! checking thread, off the upload's path. Its name is the digest in the
-//! `.sha256` file `package` wrote beside it (or, without one, the digest of
-//! its bytes, computed first), so the upload starts at once; beside it, at
-//! the lowest priority, one thread checks every file against the manifest
-//! while it finds the cookbook ranges, then hashes the bundle once for its
-//! digest and the ranges' SHA-256 states (or, when the name was computed,
-//! takes those states from that pass). If the digest is not the name or a check
-//! fails, the object just created is removed again and nothing else is
-//! written.
+//! `.sha256` file `package` wrote beside it, so the upload starts at once
+//! (a bundle without that file is hashed for its name first). Beside the
+//! upload, at the lowest priority, one thread checks every file against the
+//! manifest while it finds the cookbook ranges, then hashes the bundle once
+//! for its digest and the ranges' SHA-256 states (or, for a bundle hashed
+//! for its name, takes the states from that pass). If the digest is not the
+//! name or a check fails, the object just created is removed again and
+//! nothing else is written.
 //!
 //! Content addressing makes publishing idempotent: a bundle that is already
 //! there is checked against its name (streamed and hashed) and not uploaded
