@@ -188,14 +188,31 @@ pub fn rollback(
     change: &Change,
 ) -> Result<Changed, DeliveryError> {
     store.ensure_writable()?;
-    let (target, record_sha256) = match to {
-        Some(text) => (resolve_digest(store, text)?, None),
+    // Without --to the target is the previous bundle of the pointer as read
+    // here, so the swap is made against that same read: if the stack moves
+    // in between, the rollback is a conflict rather than an undo of a
+    // change it never saw.
+    let (current, target, record_sha256) = match to {
+        Some(text) => (
+            read_pointer(store, stack)?,
+            resolve_digest(store, text)?,
+            None,
+        ),
         None => {
-            let current = show(store, stack)?;
-            let previous = current.previous.ok_or_else(|| DeliveryError::NoPrevious {
-                stack: stack.to_string(),
-            })?;
-            (previous, current.previous_record_sha256)
+            let Some((pointer, version)) = read_pointer(store, stack)? else {
+                return Err(DeliveryError::NoStack {
+                    stack: stack.to_string(),
+                    store: store.url().to_string(),
+                });
+            };
+            let previous = pointer
+                .previous
+                .clone()
+                .ok_or_else(|| DeliveryError::NoPrevious {
+                    stack: stack.to_string(),
+                })?;
+            let record_sha256 = pointer.previous_record_sha256.clone();
+            (Some((pointer, version)), previous, record_sha256)
         }
     };
     if store.size_of(&bundle_key(&target))?.is_none() {
@@ -208,7 +225,15 @@ pub fn rollback(
         digest: &target,
         record_sha256,
     };
-    set(store, stack, target, Action::Rollback, None, None, change)
+    swap_onto(
+        store,
+        stack,
+        current,
+        target,
+        Action::Rollback,
+        None,
+        change,
+    )
 }
 
 /// A bundle to point a stack at: its digest and, when the caller knows it,
@@ -229,7 +254,6 @@ pub fn set(
     expect: Option<&str>,
     change: &Change,
 ) -> Result<Changed, DeliveryError> {
-    let digest = target.digest;
     let current = read_pointer(store, stack)?;
     if let Some(expected) = expect {
         let actual = current.as_ref().map(|(p, _)| p.bundle.as_str());
@@ -244,6 +268,22 @@ pub fn set(
             });
         }
     }
+    swap_onto(store, stack, current, target, action, from, change)
+}
+
+/// Points `stack`, whose pointer was read as `current` (with its version),
+/// at `target`. The swap fails as a conflict if the pointer has changed
+/// since that read.
+fn swap_onto(
+    store: &Store,
+    stack: &str,
+    current: Option<(Pointer, Version)>,
+    target: Target<'_>,
+    action: Action,
+    from: Option<String>,
+    change: &Change,
+) -> Result<Changed, DeliveryError> {
+    let digest = target.digest;
     if let Some((pointer, _)) = &current
         && pointer.bundle == digest
     {
