@@ -177,6 +177,26 @@ depends 'ntp', '~> 3.0'
 }
 
 #[test]
+fn metadata_with_no_value_reads_the_cookbook_in_the_current_directory() {
+    let project = Project::new();
+    project.write(
+        "metadata.rb",
+        "name 'here'\nversion '1.2.3'\ndepends 'apt'\n",
+    );
+    project
+        .larder(&["manifest", "--metadata"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("here (1.2.3)").and(predicate::str::contains("apt")));
+    let output = project
+        .larder(&["manifest", "--metadata", "-F", "json"])
+        .output()
+        .expect("run larder");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(json_of(&output)["name"], "here");
+}
+
+#[test]
 fn undecidable_conditions_and_unknown_calls_are_refused_at_their_place() {
     let project = Project::new();
     project.write(

@@ -17,8 +17,15 @@ pub struct Args {
     #[arg(long, short = 'b', default_value = "Berksfile", value_name = "PATH")]
     pub berksfile: PathBuf,
     /// Read this cookbook's metadata instead: a cookbook directory, a
-    /// metadata.rb or a metadata.json.
-    #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "berksfile")]
+    /// metadata.rb or a metadata.json (the current directory when no value
+    /// is given).
+    #[arg(
+        long,
+        value_name = "DIR_OR_FILE",
+        conflicts_with = "berksfile",
+        num_args = 0..=1,
+        default_missing_value = "."
+    )]
     pub metadata: Option<PathBuf>,
 }
 
