@@ -54,12 +54,15 @@ pub fn read_pointer(
 
 /// The stack's pointer; a missing stack is an error.
 pub fn show(store: &Store, stack: &str) -> Result<Pointer, DeliveryError> {
-    read_pointer(store, stack)?
-        .map(|(pointer, _)| pointer)
-        .ok_or_else(|| DeliveryError::NoStack {
-            stack: stack.to_string(),
-            store: store.url().to_string(),
-        })
+    read_existing(store, stack).map(|(pointer, _)| pointer)
+}
+
+/// The stack's pointer with its version; a missing stack is an error.
+fn read_existing(store: &Store, stack: &str) -> Result<(Pointer, Version), DeliveryError> {
+    read_pointer(store, stack)?.ok_or_else(|| DeliveryError::NoStack {
+        stack: stack.to_string(),
+        store: store.url().to_string(),
+    })
 }
 
 /// Every stack's pointer, by name.
@@ -199,12 +202,7 @@ pub fn rollback(
             None,
         ),
         None => {
-            let Some((pointer, version)) = read_pointer(store, stack)? else {
-                return Err(DeliveryError::NoStack {
-                    stack: stack.to_string(),
-                    store: store.url().to_string(),
-                });
-            };
+            let (pointer, version) = read_existing(store, stack)?;
             let previous = pointer
                 .previous
                 .clone()
