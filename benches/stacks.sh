@@ -57,7 +57,7 @@ timed() {
     '{printf "%.3f %.3f\n", $1 + $2, d / hz}' >> "$work/$name.cpu"
 }
 echo "== publish vs curl PUT ($ROUNDS rounds, each of the three uploads in each place in turn)"
-for name in curl curl2 publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; : > "$work/$name.request"; done
+for name in curl curl2 publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; done
 # curl2 is a second curl PUT in the same round: curl2 / curl is what the
 # machine's noise and the order of a round alone make of two equal uploads,
 # the yardstick for publish / curl.
