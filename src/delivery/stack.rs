@@ -196,11 +196,10 @@ pub fn rollback(
     // in between, the rollback is a conflict rather than an undo of a
     // change it never saw.
     let (current, target, record_sha256) = match to {
-        Some(text) => (
-            read_pointer(store, stack)?,
-            resolve_digest(store, text)?,
-            None,
-        ),
+        Some(text) => {
+            let target = resolve_digest(store, text)?;
+            (read_pointer(store, stack)?, target, None)
+        }
         None => {
             let (pointer, version) = read_existing(store, stack)?;
             let previous = pointer
