@@ -256,6 +256,7 @@ on_both_stores!(
     diff_shows_added_removed_and_changed_cookbooks,
     a_refused_bundle_leaves_nothing_in_the_store,
     a_bundle_without_its_sha256_file_still_updates_by_cookbook,
+    a_bundle_packed_here_is_published_on_the_checks_of_packing,
     a_record_changed_after_the_pointer_is_not_used,
     nonsense_ranges_in_a_record_no_pointer_names_are_not_used,
 );
@@ -677,6 +678,8 @@ fn publish_packs_the_lock_and_refuses_one_out_of_sync() {
     store.larder(&["install"]).assert().success();
     let published = store.json(&["publish", "--stack", "staging", "--commit", "abc"]);
     assert_eq!(published["record"]["cookbooks"][0]["name"], "app");
+    // It packed the bundle itself: nothing to check again.
+    assert_eq!(published["rechecked"], false);
     assert_eq!(published["stack"]["pointer"]["stack"], "staging");
     let diff = store.json(&["stack", "diff", "staging", "--lock"]);
     assert_eq!(diff["unchanged"], 1);
@@ -1525,6 +1528,126 @@ fn a_bundle_without_its_sha256_file_still_updates_by_cookbook(store: &Store) {
     assert_eq!(update["transfer"]["mode"], "incremental", "{update}");
     assert_eq!(names(&update["transfer"]["fetched"]), ["app"]);
     assert_eq!(tree(&dir), expected);
+}
+
+/// The parts of a bundle's record that its bytes decide.
+fn contents_of(record: &Value) -> Value {
+    let mut record = record.clone();
+    let fields = record.as_object_mut().unwrap();
+    fields.remove("published_at");
+    fields.remove("provenance");
+    record
+}
+
+/// A bundle `package` wrote on this machine, unchanged since, is published
+/// on what packing it showed, without being read again; its record is the
+/// one a full check of the same bytes gives, and an update still fetches
+/// only the changed cookbook.
+fn a_bundle_packed_here_is_published_on_the_checks_of_packing(store: &Store) {
+    publish(store, "two", Some("production"));
+    let dir = store.path("live");
+    pull_json(store, &dir, &[]);
+    let (path, digest) = bundle(store, "three");
+    let published = store.json(&["publish", path.to_str().unwrap(), "--stack", "production"]);
+    assert_eq!(published["rechecked"], false, "{published}");
+    assert_eq!(published["sha256"], digest.as_str());
+    // The same bytes, packed where no memo is kept, are checked in full.
+    let reference = Store::file();
+    let (reference_path, _) = bundle(&reference, "three");
+    fs::remove_dir_all(reference.home.path().join("packaged")).unwrap();
+    let checked = reference.json(&["publish", reference_path.to_str().unwrap()]);
+    assert_eq!(checked["rechecked"], true, "{checked}");
+    assert_eq!(
+        contents_of(&published["record"]),
+        contents_of(&checked["record"])
+    );
+    let update = pull_json(store, &dir, &[]);
+    assert_eq!(update["transfer"]["mode"], "incremental", "{update}");
+    assert_eq!(names(&update["transfer"]["fetched"]), ["app"]);
+    assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));
+}
+
+/// `publish BUNDLE -F json` on a file store, which must succeed: whether
+/// the bundle was read again to check it.
+fn rechecked(store: &Store, bundle: &Path) -> bool {
+    let published = store.json(&["publish", bundle.to_str().unwrap()]);
+    published["rechecked"].as_bool().unwrap()
+}
+
+#[test]
+fn a_bundle_touched_or_copied_since_it_was_packed_is_checked_in_full() {
+    let store = Store::file();
+    let (path, _) = bundle(&store, "one");
+    let touched = fs::File::options().write(true).open(&path).unwrap();
+    touched
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    assert!(rechecked(&store, &path));
+    let (path, _) = bundle(&store, "two");
+    let copy = store.path("copy.tar.gz");
+    fs::copy(&path, &copy).unwrap();
+    fs::copy(
+        store.path("bundle-two.tar.gz.sha256"),
+        store.path("copy.tar.gz.sha256"),
+    )
+    .unwrap();
+    assert!(rechecked(&store, &copy));
+    // The bundle itself, untouched, is not read again.
+    assert!(!rechecked(&store, &path));
+}
+
+/// A byte changed in place, with the modification time put back: the
+/// change time still differs, so the bundle is checked, refused, and
+/// nothing is left in the store.
+#[test]
+fn a_bundle_changed_in_place_since_it_was_packed_is_refused() {
+    use std::os::unix::fs::FileExt;
+    let store = Store::file();
+    let (path, _) = bundle(&store, "one");
+    let modified = fs::metadata(&path).unwrap().modified().unwrap();
+    let file = fs::File::options().write(true).open(&path).unwrap();
+    let middle = fs::metadata(&path).unwrap().len() / 2;
+    let mut byte = [0u8];
+    fs::File::open(&path)
+        .unwrap()
+        .read_exact_at(&mut byte, middle)
+        .unwrap();
+    file.write_all_at(&[byte[0] ^ 0x55], middle).unwrap();
+    file.set_modified(modified).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), modified);
+    store
+        .larder(&["publish"])
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(contains("refusing").and(contains("bundle-one.tar.gz")));
+    assert_eq!(store.objects("bundles"), Vec::<String>::new());
+}
+
+/// A memo that is not valid JSON, or whose states or ranges do not fit
+/// the bundle, is not used: the bundle is checked in full and published.
+#[test]
+fn a_damaged_memo_is_not_used() {
+    let store = Store::file();
+    let memo_of = |digest: &str| store.home.path().join(format!("packaged/{digest}.json"));
+    let (path, digest) = bundle(&store, "one");
+    fs::write(memo_of(&digest), b"{not json").unwrap();
+    assert!(rechecked(&store, &path));
+    let damages: [fn(&mut Value); 3] = [
+        |memo| {
+            let first = memo["hashed"]["states"][0].clone();
+            memo["hashed"]["states"].as_array_mut().unwrap().push(first);
+        },
+        |memo| memo["ranges"][0]["end"] = Value::from(u64::MAX),
+        |memo| memo["ranges"].as_array_mut().unwrap().truncate(1),
+    ];
+    for (variant, damage) in ["two", "three", "one"].into_iter().zip(damages) {
+        let (path, digest) = bundle(&store, variant);
+        let mut memo: Value = serde_json::from_slice(&fs::read(memo_of(&digest)).unwrap()).unwrap();
+        damage(&mut memo);
+        fs::write(memo_of(&digest), serde_json::to_vec(&memo).unwrap()).unwrap();
+        assert!(rechecked(&store, &path), "{variant}");
+    }
 }
 
 /// The pointer names its record by sha256: a record changed afterwards

@@ -33,7 +33,7 @@ use crate::archive::{self, Limits, Unpacked};
 use flate2::{Crc, Decompress, FlushDecompress, Status};
 
 /// Where a cookbook's entries sit in a bundle file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CookbookRange {
     pub name: String,
     /// Offset of the first byte, from the start of the file.
@@ -427,7 +427,7 @@ fn cookbook_folder(block: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::bundle::package::{
-        CookbookInfo, DEFAULT_EPOCH, Destination, PackageRequest, package,
+        CookbookInfo, DEFAULT_EPOCH, Destination, PackageRequest, Packaged, package,
     };
 
     /// `len` bytes that do not compress: sha256 of 0, 1, 2, ...
@@ -442,6 +442,11 @@ mod tests {
     /// Packs cookbooks `app` (text), `big` (1.5 MiB of noise, so two
     /// chunks) and `a-b` (sorts before `app`), returning the bundle bytes.
     fn bundle(dir: &Path) -> Vec<u8> {
+        packaged(dir).0
+    }
+
+    /// [`bundle`], with what `package` says of it.
+    fn packaged(dir: &Path) -> (Vec<u8>, Packaged) {
         let root = dir.join("vendored");
         let write = |path: &str, bytes: &[u8]| {
             let path = root.join(path);
@@ -470,7 +475,20 @@ mod tests {
             threads: 2,
         })
         .unwrap();
-        std::fs::read(packaged.archive).unwrap()
+        (std::fs::read(&packaged.archive).unwrap(), packaged)
+    }
+
+    #[test]
+    fn package_knows_the_ranges_and_states_that_reading_the_bundle_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, packaged) = packaged(dir.path());
+        let scanned = scan(&data, "bundle", &Limits::default()).unwrap();
+        assert_eq!(Some(packaged.ranges), scanned.ranges);
+        assert_eq!(packaged.manifest, scanned.manifest);
+        assert_eq!(
+            packaged.hashed,
+            crate::bundle::sha256_states::checkpointed(&data)
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! where each cookbook's entries begin and where the last one ends, so each
 //! cookbook's entries are a run of whole chunks: a byte range of the bundle
 //! that a fresh raw inflater can read on its own
-//! ([`super::cookbook_ranges`]).
+//! ([`super::cookbook_ranges`]). [`ParallelGz::finish`] says where in the
+//! output each cut fell, so `package` knows those ranges without reading
+//! the bundle back.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -44,7 +46,17 @@ pub struct ParallelGz<W: Write> {
     workers: Option<Workers>,
     level: u32,
     sent: u64,
+    /// For each cut, the number of chunks before it.
+    cuts: Vec<u64>,
     sink: Sink<W>,
+}
+
+/// A finished gzip stream.
+pub struct Finished<W> {
+    pub out: W,
+    /// Where each [`ParallelGz::cut`] fell: the offset, in the output, of
+    /// the first byte after it.
+    pub cuts: Vec<u64>,
 }
 
 /// Writes compressed chunks in order as they complete.
@@ -53,6 +65,8 @@ struct Sink<W> {
     crc: Crc,
     written: u64,
     pending: BTreeMap<u64, (Vec<u8>, Crc)>,
+    /// The output offset after each chunk written.
+    chunk_ends: Vec<u64>,
 }
 
 impl<W: Write> Sink<W> {
@@ -62,8 +76,22 @@ impl<W: Write> Sink<W> {
             self.out.write_all(&data)?;
             self.crc.combine(&crc);
             self.written += 1;
+            let end = self
+                .chunk_ends
+                .last()
+                .copied()
+                .unwrap_or(HEADER.len() as u64);
+            self.chunk_ends.push(end + data.len() as u64);
         }
         Ok(())
+    }
+
+    /// The output offset after the first `chunks` chunks.
+    fn offset_after(&self, chunks: u64) -> u64 {
+        match chunks.checked_sub(1) {
+            None => HEADER.len() as u64,
+            Some(last) => self.chunk_ends[last as usize],
+        }
     }
 }
 
@@ -90,11 +118,13 @@ impl<W: Write> ParallelGz<W> {
             workers,
             level,
             sent: 0,
+            cuts: Vec::new(),
             sink: Sink {
                 out,
                 crc: Crc::new(),
                 written: 0,
                 pending: BTreeMap::new(),
+                chunk_ends: Vec::new(),
             },
         })
     }
@@ -103,15 +133,17 @@ impl<W: Write> ParallelGz<W> {
     /// cut depends only on where the caller cuts it, so output stays
     /// deterministic.
     pub fn cut(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+        if !self.buf.is_empty() {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE));
+            self.submit(chunk)?;
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE));
-        self.submit(chunk)
+        self.cuts.push(self.sent);
+        Ok(())
     }
 
-    /// Flushes the last chunk, writes the trailer and returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    /// Flushes the last chunk, writes the trailer and returns the writer,
+    /// with where the cuts fell.
+    pub fn finish(mut self) -> io::Result<Finished<W>> {
         if !self.buf.is_empty() {
             let chunk = std::mem::take(&mut self.buf);
             self.submit(chunk)?;
@@ -133,12 +165,16 @@ impl<W: Write> ParallelGz<W> {
             }
         }
         let mut sink = self.sink;
+        let cuts = self.cuts.iter().map(|&k| sink.offset_after(k)).collect();
         let (last, _) = deflate(&[], FlushCompress::Finish, self.level)?;
         sink.out.write_all(&last)?;
         sink.out.write_all(&sink.crc.sum().to_le_bytes())?;
         sink.out.write_all(&sink.crc.amount().to_le_bytes())?;
         sink.out.flush()?;
-        Ok(sink.out)
+        Ok(Finished {
+            out: sink.out,
+            cuts,
+        })
     }
 
     fn submit(&mut self, chunk: Vec<u8>) -> io::Result<()> {
@@ -259,7 +295,7 @@ mod tests {
     fn gz(data: &[u8], threads: usize) -> Vec<u8> {
         let mut writer = ParallelGz::new(Vec::new(), threads).unwrap();
         writer.write_all(data).unwrap();
-        writer.finish().unwrap()
+        writer.finish().unwrap().out
     }
 
     fn sample(len: usize) -> Vec<u8> {
@@ -299,7 +335,7 @@ mod tests {
         writer.cut().unwrap();
         writer.cut().unwrap();
         writer.write_all(&tail).unwrap();
-        let whole = writer.finish().unwrap();
+        let Finished { out: whole, cuts } = writer.finish().unwrap();
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&whole[..])
             .read_to_end(&mut back)
@@ -313,12 +349,28 @@ mod tests {
             .unwrap()
             .0;
         let start = HEADER.len() + first.len() + second.len();
+        // Both cuts fell there (the second added no chunk).
+        assert_eq!(cuts, [start as u64, start as u64]);
         let mut inflater = flate2::Decompress::new(false);
         let mut out = Vec::with_capacity(tail.len() + 64);
         inflater
             .decompress_vec(&whole[start..], &mut out, flate2::FlushDecompress::None)
             .unwrap();
         assert_eq!(out, tail);
+    }
+
+    #[test]
+    fn a_cut_at_the_end_of_a_full_chunk_falls_after_it() {
+        let data = sample(CHUNK_SIZE);
+        let mut writer = ParallelGz::new(Vec::new(), 1).unwrap();
+        writer.cut().unwrap();
+        writer.write_all(&data).unwrap();
+        writer.cut().unwrap();
+        let Finished { out, cuts } = writer.finish().unwrap();
+        let chunk = deflate(&data, FlushCompress::Sync, LEVEL).unwrap().0;
+        let start = HEADER.len() as u64;
+        assert_eq!(cuts, [start, start + chunk.len() as u64]);
+        assert_eq!(out[start as usize..][..chunk.len()], chunk[..]);
     }
 
     #[test]

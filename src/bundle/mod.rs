@@ -21,6 +21,7 @@ pub mod cookbook_ranges;
 pub mod gzip;
 pub mod manifest;
 pub mod package;
+pub mod package_memo;
 pub mod pull;
 pub mod sha256_states;
 pub mod vendor;
@@ -131,6 +132,8 @@ pub enum BundleError {
     UnexpectedEntry { path: PathBuf },
     #[error("{} changed while it was being packaged; run package again", path.display())]
     ChangedDuringPackage { path: PathBuf },
+    #[error("{} changed while it was being published; publish it again", path.display())]
+    ChangedDuringPublish { path: PathBuf },
     #[error("folder {} for the bundle does not exist; create it first or package to another path", path.display())]
     NoOutputFolder { path: PathBuf },
     #[error("could not read the version from {}: {detail}; fix the file", path.display())]
@@ -234,6 +237,7 @@ impl BundleError {
             E::BadLayout { .. }
             | E::InvalidManifest { .. }
             | E::UnsupportedFormat { .. }
+            | E::ChangedDuringPublish { .. }
             | E::ContentMismatch { .. } => ErrorKind::BadContents,
             E::Busy { .. } => ErrorKind::Busy,
             E::NoPrevious { .. } => ErrorKind::NoPrevious,
@@ -277,27 +281,27 @@ pub(crate) fn remove_path(path: &Path) -> Result<(), BundleError> {
 /// Passes writes through to `inner` while hashing them with sha256.
 pub(crate) struct HashingWriter<W> {
     inner: W,
-    hasher: sha2::Sha256,
+    hashing: sha256_states::Checkpointing,
 }
 
 impl<W> HashingWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: sha2::Digest::new(),
+            hashing: sha256_states::Checkpointing::new(),
         }
     }
 
-    /// The inner writer and the lower-case hex sha256 of what passed.
-    pub(crate) fn finish(self) -> (W, String) {
-        (self.inner, hex::encode(sha2::Digest::finalize(self.hasher)))
+    /// The inner writer and the SHA-256 pass over what passed.
+    pub(crate) fn finish(self) -> (W, sha256_states::Checkpointed) {
+        (self.inner, self.hashing.finish())
     }
 }
 
 impl<W: io::Write> io::Write for HashingWriter<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let written = self.inner.write(bytes)?;
-        sha2::Digest::update(&mut self.hasher, &bytes[..written]);
+        self.hashing.update(&bytes[..written]);
         Ok(written)
     }
 

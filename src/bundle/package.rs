@@ -22,8 +22,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
-use super::gzip::ParallelGz;
+use super::cookbook_ranges::CookbookRange;
+use super::gzip::{Finished, ParallelGz};
 use super::manifest::{self, CookbookManifest, Manifest};
+use super::sha256_states::Checkpointed;
 use super::vendor::{relative_name, walk_error};
 use super::verify::hash_file;
 use super::{ARCHIVE_ROOT, BundleError, HashingWriter};
@@ -74,6 +76,12 @@ pub struct Packaged {
     /// sha256 of the archive, lower-case hex.
     pub sha256: String,
     pub manifest: Manifest,
+    /// Each cookbook's byte range in the archive, in manifest order: where
+    /// the stream was cut, the same ranges [`super::cookbook_ranges::scan`]
+    /// finds by reading it.
+    pub ranges: Vec<CookbookRange>,
+    /// The SHA-256 pass over the archive, with its kept states.
+    pub hashed: Checkpointed,
     /// Number of cookbook files and their total size.
     pub files: usize,
     pub bytes: u64,
@@ -141,10 +149,13 @@ pub fn package(request: &PackageRequest<'_>) -> Result<Packaged, BundleError> {
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, staged.file()));
     let gz = ParallelGz::new(hashing, request.threads).map_err(io_err)?;
     let mut tar = tar::Builder::new(gz);
-    write_entries(&mut tar, request.mtime, &dirs, &files, &manifest_json)?;
+    let cut_names = write_entries(&mut tar, request.mtime, &dirs, &files, &manifest_json)?;
     let gz = tar.into_inner().map_err(io_err)?;
-    let (buffered, sha256) = gz.finish().map_err(io_err)?.finish();
+    let Finished { out, cuts } = gz.finish().map_err(io_err)?;
+    let (buffered, hashed) = out.finish();
     buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    let ranges = ranges_at_cuts(&manifest, &cut_names, &cuts);
+    let sha256 = hashed.digest.clone();
 
     let archive = final_path.map_or_else(|| out_dir.join(default_file_name(&sha256)), Clone::clone);
     staged
@@ -156,6 +167,8 @@ pub fn package(request: &PackageRequest<'_>) -> Result<Packaged, BundleError> {
         sidecar,
         sha256,
         manifest,
+        ranges,
+        hashed,
         files: files.len(),
         bytes: files.iter().map(|f| f.size).sum(),
     })
@@ -309,14 +322,15 @@ enum Entry<'a> {
 /// Writes the entries in path order, cutting the compressed stream where
 /// each cookbook's entries begin and after the last one, so that every
 /// cookbook is a byte range of the bundle of its own
-/// ([`super::cookbook_ranges`]).
+/// ([`super::cookbook_ranges`]). Returns the cookbook that begins at each
+/// cut but the last.
 fn write_entries<W: Write>(
     tar: &mut tar::Builder<ParallelGz<W>>,
     mtime: u64,
     dirs: &BTreeSet<String>,
     files: &[PlannedFile],
     manifest_json: &[u8],
-) -> Result<(), BundleError> {
+) -> Result<Vec<String>, BundleError> {
     let manifest_path = format!("{ARCHIVE_ROOT}/{}", manifest::FILE_NAME);
     let mut entries: Vec<(&str, Entry<'_>)> = Vec::with_capacity(dirs.len() + files.len() + 1);
     entries.extend(dirs.iter().map(|d| (d.as_str(), Entry::Dir)));
@@ -332,10 +346,14 @@ fn write_entries<W: Write>(
         BundleError::io("write the bundle to", Path::new("the temporary archive"), e)
     };
     let mut cookbook = None;
+    let mut cut_names = Vec::new();
     for (path, entry) in entries {
         let entry_cookbook = cookbook_of(path);
-        if entry_cookbook.is_some() && entry_cookbook != cookbook {
+        if let Some(name) = entry_cookbook
+            && entry_cookbook != cookbook
+        {
             tar.get_mut().cut().map_err(archive_err)?;
+            cut_names.push(name.to_string());
             cookbook = entry_cookbook;
         }
         match entry {
@@ -364,7 +382,30 @@ fn write_entries<W: Write>(
             }
         }
     }
-    tar.get_mut().cut().map_err(archive_err)
+    tar.get_mut().cut().map_err(archive_err)?;
+    Ok(cut_names)
+}
+
+/// Each cookbook's range, in manifest order: from the cut where it begins
+/// (`cuts[i]` for `cut_names[i]`) to the next.
+fn ranges_at_cuts(manifest: &Manifest, cut_names: &[String], cuts: &[u64]) -> Vec<CookbookRange> {
+    let mut by_name: BTreeMap<&str, CookbookRange> = cut_names
+        .iter()
+        .zip(cuts.windows(2))
+        .map(|(name, pair)| {
+            let range = CookbookRange {
+                name: name.clone(),
+                start: pair[0],
+                end: pair[1],
+            };
+            (name.as_str(), range)
+        })
+        .collect();
+    manifest
+        .cookbooks
+        .iter()
+        .filter_map(|c| by_name.remove(c.name.as_str()))
+        .collect()
 }
 
 /// The cookbook an archive path belongs to: `<name>` of

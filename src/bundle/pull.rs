@@ -762,7 +762,7 @@ fn fetch_into(source: &Source, mut out: &mut dyn Write) -> Result<String, Bundle
             io::copy(&mut reader, &mut hashing)
                 .and_then(|_| hashing.flush())
                 .map_err(|e| BundleError::io("copy", p, e))?;
-            Ok(hashing.finish().1)
+            Ok(hashing.finish().1.digest)
         }
         Source::Http(url) => http_client()?
             .download(url.as_str(), &[], &mut out)

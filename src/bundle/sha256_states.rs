@@ -3,11 +3,13 @@
 //! checked on their own, without the rest of the file.
 //!
 //! SHA-256 reads its input in 64-byte blocks, each folded into an eight-word
-//! state. Publishing hashes a bundle once ([`checkpointed`]): that one pass
-//! gives the digest that names the bundle and a state every
-//! [`CHECKPOINT`] bytes, from which the states at the block boundaries just
-//! before and just after each cookbook's byte range are found again
-//! ([`Checkpointed::states_at`]) without hashing the bundle a second time.
+//! state. A bundle is hashed once, as `package` writes it
+//! ([`Checkpointing`]) or, for a bundle from elsewhere, by `publish`
+//! ([`checkpointed`]). That one pass gives the digest that names the bundle
+//! and a state every [`CHECKPOINT`] bytes, from which the states at the
+//! block boundaries just before and just after each cookbook's byte range
+//! are found again ([`Checkpointed::states_at`]) without hashing the bundle
+//! a second time.
 //! A pull that fetches one range (widened to those boundaries) runs the
 //! compression function from the first state over the fetched bytes and
 //! must arrive at the second, or, for a range that runs to the end of the
@@ -15,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use sha2::compress256;
 use sha2::digest::generic_array::GenericArray;
 
@@ -45,8 +48,9 @@ pub fn around(start: u64, end: u64) -> (u64, u64) {
 pub const CHECKPOINT: usize = 256 * 1024;
 
 /// The SHA-256 of an input, with the chaining state kept every
-/// [`CHECKPOINT`] bytes.
-#[derive(Clone, Debug)]
+/// [`CHECKPOINT`] bytes. It can be kept (serialised) and used again for the
+/// same input, after [`Checkpointed::fits`] has checked its shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpointed {
     /// The digest, lower-case hex.
     pub digest: String,
@@ -57,20 +61,75 @@ pub struct Checkpointed {
 
 /// Hashes `data` in one pass, keeping a state every [`CHECKPOINT`] bytes.
 pub fn checkpointed(data: &[u8]) -> Checkpointed {
-    let mut state = INITIAL;
-    let mut states = vec![INITIAL];
-    let whole = data.len() - data.len() % CHECKPOINT;
-    for chunk in data[..whole].chunks_exact(CHECKPOINT) {
-        compress(&mut state, chunk);
-        states.push(state);
+    let mut hashing = Checkpointing::new();
+    hashing.update(data);
+    hashing.finish()
+}
+
+/// [`checkpointed`] for an input that arrives in pieces: `package` hashes
+/// the bundle this way as it writes it.
+#[derive(Clone, Debug)]
+pub struct Checkpointing {
+    state: [u32; 8],
+    states: Vec<[u32; 8]>,
+    /// Input since the last kept state, less than [`CHECKPOINT`] bytes.
+    pending: Vec<u8>,
+    total: u64,
+}
+
+impl Default for Checkpointing {
+    fn default() -> Self {
+        Checkpointing::new()
     }
-    Checkpointed {
-        digest: finish(state, &data[whole..], data.len() as u64),
-        states,
+}
+
+impl Checkpointing {
+    pub fn new() -> Checkpointing {
+        Checkpointing {
+            state: INITIAL,
+            states: vec![INITIAL],
+            pending: Vec::with_capacity(CHECKPOINT),
+            total: 0,
+        }
+    }
+
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        if !self.pending.is_empty() {
+            let taken = (CHECKPOINT - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..taken]);
+            bytes = &bytes[taken..];
+            if self.pending.len() < CHECKPOINT {
+                return;
+            }
+            compress(&mut self.state, &self.pending);
+            self.states.push(self.state);
+            self.pending.clear();
+        }
+        let mut whole = bytes.chunks_exact(CHECKPOINT);
+        for chunk in &mut whole {
+            compress(&mut self.state, chunk);
+            self.states.push(self.state);
+        }
+        self.pending.extend_from_slice(whole.remainder());
+    }
+
+    pub fn finish(self) -> Checkpointed {
+        Checkpointed {
+            digest: finish(self.state, &self.pending, self.total),
+            states: self.states,
+        }
     }
 }
 
 impl Checkpointed {
+    /// Whether this can be the pass over an input of `len` bytes: it holds
+    /// a state for every whole [`CHECKPOINT`], so [`Checkpointed::states_at`]
+    /// finds any boundary of that input.
+    pub fn fits(&self, len: u64) -> bool {
+        self.states.len() as u64 == len / CHECKPOINT as u64 + 1
+    }
+
     /// The state, as hex, after each of `offsets` bytes (multiples of
     /// [`BLOCK`], at most `data.len()`), by offset. `data` is the input
     /// that was hashed.
@@ -224,6 +283,23 @@ mod tests {
             &[],
             &hex::encode(Sha256::digest(whole))
         ));
+    }
+
+    #[test]
+    fn hashing_in_pieces_keeps_the_states_of_one_pass() {
+        let len = 2 * CHECKPOINT + 777;
+        let data = data(len);
+        let whole = checkpointed(&data);
+        assert!(whole.fits(len as u64));
+        assert!(!whole.fits(len as u64 + CHECKPOINT as u64));
+        for piece in [1, 63, 4096, CHECKPOINT - 1, CHECKPOINT, CHECKPOINT + 5] {
+            let mut hashing = Checkpointing::new();
+            for part in data.chunks(piece) {
+                hashing.update(part);
+            }
+            assert_eq!(hashing.finish(), whole, "pieces of {piece}");
+        }
+        assert_eq!(Checkpointing::new().finish(), checkpointed(&[]));
     }
 
     #[test]

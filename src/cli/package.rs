@@ -11,7 +11,8 @@ use super::install::{FetchArgs, ProjectArgs, install_project};
 use super::vendor::items_of;
 use super::{Failure, Output};
 use crate::bundle::BundleError;
-use crate::bundle::package::{self, CookbookInfo, Destination, PackageRequest};
+use crate::bundle::package::{self, CookbookInfo, Destination, PackageRequest, Packaged};
+use crate::bundle::package_memo;
 use crate::bundle::vendor_set::vendor_set;
 use crate::install::Unlock;
 use crate::metadata::Metadata;
@@ -60,7 +61,7 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         mtime: package::epoch_from_env()?,
         threads: package::available_threads(),
     };
-    let packaged = package::package(&request)?;
+    let packaged = pack(&request)?;
     if output.is_json() {
         output.json(&serde_json::json!({
             "archive": packaged.archive,
@@ -83,6 +84,17 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// Packs the bundle and keeps what packing it showed in the home
+/// directory ([`package_memo`]), so that publishing this file need not
+/// check it again.
+pub fn pack(request: &PackageRequest<'_>) -> Result<Packaged, Failure> {
+    let packaged = package::package(request)?;
+    if let Ok(home) = crate::cache::home() {
+        package_memo::record(&home, &packaged);
+    }
+    Ok(packaged)
 }
 
 /// Installs the project (with `locked`, refusing a lock out of sync as

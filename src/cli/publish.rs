@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::install::{FetchArgs, ProjectArgs};
-use super::package::vendor_locked;
+use super::package::{pack, vendor_locked};
 use super::stack::{ChangeArgs, change_of, open_store, report_change, short};
 use super::{Failure, Output};
 use crate::bundle::package::{self, Destination, PackageRequest};
@@ -64,7 +64,7 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
                 mtime: package::epoch_from_env()?,
                 threads: package::available_threads(),
             };
-            package::package(&request)?.archive
+            pack(&request)?.archive
         }
     };
     let provenance = Provenance {
@@ -95,11 +95,15 @@ pub fn run(args: &Args, output: &Output) -> Result<(), Failure> {
             "size": published.size,
             "url": published.url,
             "uploaded": published.uploaded,
+            "rechecked": published.rechecked,
             "upload_seconds": published.upload_seconds,
             "record": published.record,
             "stack": changed,
         }));
         return Ok(());
+    }
+    if !published.rechecked {
+        output.detail("Packed on this machine and unchanged since; its checks stand");
     }
     if published.uploaded {
         output.line(&format!(

@@ -21,6 +21,7 @@
 //! publish. The record is written last, so a record in the store means its
 //! bundle is complete.
 
+use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use super::store::{Created, Store};
 use crate::archive::Limits;
 use crate::bundle::cookbook_ranges::{self, ScannedBundle};
 use crate::bundle::manifest::Difference;
+use crate::bundle::package_memo;
 use crate::bundle::sha256_states;
 use crate::bundle::verify::sidecar_path;
 use crate::bundle::{BundleError, parse_sidecar};
@@ -51,6 +53,10 @@ pub struct Published {
     pub url: String,
     /// False when the store already had the bundle.
     pub uploaded: bool,
+    /// False when `package` wrote this bundle file and it is unchanged
+    /// since, so its checks stand ([`crate::bundle::package_memo`]); true
+    /// when publish read the bundle to check it.
+    pub rechecked: bool,
     /// How long the upload took, from the request to the store's answer
     /// (`None` when nothing was uploaded).
     pub upload_seconds: Option<f64>,
@@ -68,32 +74,51 @@ pub fn publish(
 ) -> Result<Published, DeliveryError> {
     store.ensure_writable()?;
     let origin = bundle.display().to_string();
-    let mapped = MappedBundle::open(bundle)?;
+    let file = File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
+    let mapped = MappedBundle::map(&file, bundle)?;
     let data = Bytes::from_owner(mapped.clone());
     let size = data.len() as u64;
-    // The name is the digest the `.sha256` file claims, checked beside the
-    // upload; without that file it has to be computed first, and the
-    // checks reuse that pass instead of hashing the bundle again.
-    let (sha256, hashed) = match sidecar_digest(bundle) {
-        Some(claimed) => (claimed, None),
-        None => {
+    let claimed = sidecar_digest(bundle);
+    // What `package` learned writing this very file, if it did and the
+    // file is unchanged since: then there is nothing left to check.
+    let memo = claimed.as_deref().and_then(|sha256| {
+        let home = crate::cache::home().ok()?;
+        package_memo::recall(&home, sha256, &file)
+    });
+    // Otherwise the name is the digest the `.sha256` file claims, checked
+    // beside the upload; without that file it has to be computed first,
+    // and the checks reuse that pass instead of hashing the bundle again.
+    let (sha256, hashed) = match (&memo, claimed) {
+        (Some(memo), _) => (memo.hashed.digest.clone(), Some(memo.hashed.clone())),
+        (None, Some(claimed)) => (claimed, None),
+        (None, None) => {
             let hashed = sha256_states::checkpointed(&data);
             (hashed.digest.clone(), Some(hashed))
         }
     };
+    let rechecked = memo.is_none();
     let key = bundle_key(&sha256);
     let present = store.size_of(&key)?.is_some();
     let (created, checked) = std::thread::scope(|scope| {
         let checking = scope.spawn(|| {
-            // The checks are background work next to the transfer: on a
-            // small machine (or one that also runs the server) the upload
-            // gets the processor first. Linux keeps the nice value per
-            // thread, so only this one is lowered; failing to lower it
-            // changes nothing else.
-            let _ = rustix::process::setpriority_process(None, 19);
-            mapped.populate();
-            cookbook_ranges::scan(&data, &origin, &Limits::default())
-                .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, hashed, &origin))
+            let scanned = match &memo {
+                Some(memo) => ScannedBundle {
+                    manifest: memo.manifest.clone(),
+                    ranges: Some(memo.ranges.clone()),
+                },
+                None => {
+                    // The checks are background work next to the
+                    // transfer: on a small machine (or one that also runs
+                    // the server) the upload gets the processor first.
+                    // Linux keeps the nice value per thread, so only this
+                    // one is lowered; failing to lower it changes nothing
+                    // else.
+                    let _ = rustix::process::setpriority_process(None, 19);
+                    mapped.populate();
+                    cookbook_ranges::scan(&data, &origin, &Limits::default())?
+                }
+            };
+            hash_with_ranges(&data, scanned, &sha256, hashed, &origin)
         });
         let created = (!present).then(|| {
             let started = Instant::now();
@@ -109,6 +134,13 @@ pub fn publish(
             ))
         });
         (created, checked)
+    });
+    // The memo vouches only for the file as it was before the upload.
+    let checked = checked.and_then(|scanned| match &memo {
+        Some(memo) if !memo.is_for(&file) => Err(BundleError::ChangedDuringPublish {
+            path: bundle.to_path_buf(),
+        }),
+        _ => Ok(scanned),
     });
     let (created, upload_time) = created.transpose()?.unzip();
     let (scanned, ranges) = match checked {
@@ -149,6 +181,7 @@ pub fn publish(
         sha256,
         size,
         uploaded,
+        rechecked,
         upload_seconds: upload_time
             .filter(|_| uploaded)
             .map(|time| time.as_secs_f64()),
@@ -165,8 +198,7 @@ pub fn publish(
 struct MappedBundle(Option<Arc<memmap2::Mmap>>);
 
 impl MappedBundle {
-    fn open(bundle: &Path) -> Result<MappedBundle, BundleError> {
-        let file = std::fs::File::open(bundle).map_err(|e| BundleError::io("read", bundle, e))?;
+    fn map(file: &File, bundle: &Path) -> Result<MappedBundle, BundleError> {
         let len = file
             .metadata()
             .map_err(|e| BundleError::io("read", bundle, e))?
@@ -178,7 +210,7 @@ impl MappedBundle {
         // SAFETY: the map is read only and lives as long as the last clone
         // of this value; see above for a file changed underneath.
         let map =
-            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io("read", bundle, e))?;
+            unsafe { memmap2::Mmap::map(file) }.map_err(|e| BundleError::io("read", bundle, e))?;
         Ok(MappedBundle(Some(Arc::new(map))))
     }
 
