@@ -4,16 +4,19 @@
 //! `pull --stack` can fetch one cookbook without the rest: every byte is
 //! stored once, in the bundle object.
 //!
-//! The bundle is mapped, not copied, and the mapping is filled in by the
-//! checking thread, off the upload's path. Its name is the digest in the
-//! `.sha256` file `package` wrote beside it, so the upload starts at once
-//! (a bundle without that file is hashed for its name first). Beside the
-//! upload, at the lowest priority, one thread checks every file against the
-//! manifest while it finds the cookbook ranges, then hashes the bundle once
-//! for its digest and the ranges' SHA-256 states (or, for a bundle hashed
-//! for its name, takes the states from that pass). If the digest is not the
-//! name or a check fails, the object just created is removed again and
-//! nothing else is written.
+//! The bundle is mapped, not copied. A bundle that `package` wrote on this
+//! machine, unchanged since ([`crate::bundle::package_memo`]), needs no
+//! reading: its name, manifest, ranges and SHA-256 states are what packing
+//! it showed, and the upload is all there is to do (the file's stamp is
+//! checked again after it). Any other bundle is checked beside the upload.
+//! Its name is the digest in the `.sha256` file beside it, so the upload
+//! starts at once (a bundle without that file is hashed for its name
+//! first). At the lowest priority, one thread fills in the mapping, checks
+//! every file against the manifest while it finds the cookbook ranges,
+//! then hashes the bundle once for its digest and the ranges' SHA-256
+//! states (or, for a bundle hashed for its name, takes the states from
+//! that pass). If the digest is not the name or a check fails, the object
+//! just created is removed again and nothing else is written.
 //!
 //! Content addressing makes publishing idempotent: a bundle that is already
 //! there is checked against its name (streamed and hashed) and not uploaded
