@@ -104,22 +104,19 @@ pub fn publish(
     let present = store.size_of(&key)?.is_some();
     let (created, checked) = std::thread::scope(|scope| {
         let checking = scope.spawn(|| {
+            // This thread's work is background work next to the transfer:
+            // on a small machine (or one that also runs the server) the
+            // upload gets the processor first. Linux keeps the nice value
+            // per thread, so only this one is lowered; failing to lower it
+            // changes nothing else.
+            let _ = rustix::process::setpriority_process(None, 19);
+            mapped.populate();
             let scanned = match &memo {
                 Some(memo) => ScannedBundle {
                     manifest: memo.manifest.clone(),
                     ranges: Some(memo.ranges.clone()),
                 },
-                None => {
-                    // The checks are background work next to the
-                    // transfer: on a small machine (or one that also runs
-                    // the server) the upload gets the processor first.
-                    // Linux keeps the nice value per thread, so only this
-                    // one is lowered; failing to lower it changes nothing
-                    // else.
-                    let _ = rustix::process::setpriority_process(None, 19);
-                    mapped.populate();
-                    cookbook_ranges::scan(&data, &origin, &Limits::default())?
-                }
+                None => cookbook_ranges::scan(&data, &origin, &Limits::default())?,
             };
             hash_with_ranges(&data, scanned, &sha256, hashed, &origin)
         });
@@ -158,6 +155,9 @@ pub fn publish(
             return Err(e.into());
         }
     };
+    // Unmapping a large bundle takes milliseconds; it can happen beside
+    // the requests that remain.
+    std::thread::spawn(move || drop((data, mapped)));
     let uploaded = created == Some(Created::New);
     if !uploaded {
         check_existing(store, &key, &sha256)?;
@@ -217,11 +217,11 @@ impl MappedBundle {
         Ok(MappedBundle(Some(Arc::new(map))))
     }
 
-    /// Maps every page ahead of its readers. The checks call this first,
-    /// so the upload's first byte does not wait for a 200 MB mapping to be
-    /// set up and the pages it reaches are mostly mapped already. Best
-    /// effort (Linux 5.14 and later); without it pages are mapped as they
-    /// are read.
+    /// Maps every page ahead of its readers. The background thread calls
+    /// this first, so the upload's first byte does not wait for a 200 MB
+    /// mapping to be set up and the pages it reaches are mostly mapped
+    /// already. Best effort (Linux 5.14 and later); without it pages are
+    /// mapped as they are read.
     fn populate(&self) {
         if let Some(map) = &self.0 {
             let _ = map.advise(memmap2::Advice::PopulateRead);
