@@ -4,19 +4,20 @@
 //! `pull --stack` can fetch one cookbook without the rest: every byte is
 //! stored once, in the bundle object.
 //!
-//! The bundle is mapped, not copied. A bundle that `package` wrote on this
-//! machine, unchanged since ([`crate::bundle::package_memo`]), needs no
-//! reading: its name, manifest, ranges and SHA-256 states are what packing
-//! it showed, and the upload is all there is to do (the file's stamp is
-//! checked again after it). Any other bundle is checked beside the upload.
-//! Its name is the digest in the `.sha256` file beside it, so the upload
-//! starts at once (a bundle without that file is hashed for its name
-//! first). At the lowest priority, one thread fills in the mapping, checks
-//! every file against the manifest while it finds the cookbook ranges,
-//! then hashes the bundle once for its digest and the ranges' SHA-256
-//! states (or, for a bundle hashed for its name, takes the states from
-//! that pass). If the digest is not the name or a check fails, the object
-//! just created is removed again and nothing else is written.
+//! The bundle is mapped, not copied, and beside the upload one thread at
+//! the lowest priority fills in the mapping ahead of it and then does what
+//! checking is left. A bundle that `package` wrote on this machine,
+//! unchanged since ([`crate::bundle::package_memo`]), leaves none: its
+//! name, manifest, ranges and SHA-256 states are what packing it showed
+//! (the file's stamp is checked again after the upload). Any other bundle
+//! is checked in full. Its name is the digest in the `.sha256` file beside
+//! it, so the upload starts at once (a bundle without that file is hashed
+//! for its name first). The thread checks every file against the manifest
+//! while it finds the cookbook ranges, then hashes the bundle once for its
+//! digest and the ranges' SHA-256 states (or, for a bundle hashed for its
+//! name, takes the states from that pass). If the digest is not the name
+//! or a check fails, the object just created is removed again and nothing
+//! else is written.
 //!
 //! Content addressing makes publishing idempotent: a bundle that is already
 //! there is checked against its name (streamed and hashed) and not uploaded
