@@ -29,6 +29,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -103,6 +104,7 @@ pub fn publish(
     let rechecked = memo.is_none();
     let key = bundle_key(&sha256);
     let present = store.size_of(&key)?.is_some();
+    let uploaded_already = AtomicBool::new(false);
     let (created, checked) = std::thread::scope(|scope| {
         let checking = scope.spawn(|| {
             // This thread's work is background work next to the transfer:
@@ -111,7 +113,7 @@ pub fn publish(
             // per thread, so only this one is lowered; failing to lower it
             // changes nothing else.
             let _ = rustix::process::setpriority_process(None, 19);
-            mapped.populate();
+            mapped.populate(&uploaded_already);
             let scanned = match &memo {
                 Some(memo) => ScannedBundle {
                     manifest: memo.manifest.clone(),
@@ -127,6 +129,7 @@ pub fn publish(
                 .upload(&key, data.clone())
                 .map(|created| (created, started.elapsed()))
         });
+        uploaded_already.store(true, Ordering::Relaxed);
         let checked = checking.join().unwrap_or_else(|_| {
             Err(BundleError::io(
                 "check",
@@ -156,9 +159,6 @@ pub fn publish(
             return Err(e.into());
         }
     };
-    // Unmapping a large bundle takes milliseconds; it can happen beside
-    // the requests that remain.
-    std::thread::spawn(move || drop((data, mapped)));
     let uploaded = created == Some(Created::New);
     if !uploaded {
         check_existing(store, &key, &sha256)?;
@@ -218,14 +218,27 @@ impl MappedBundle {
         Ok(MappedBundle(Some(Arc::new(map))))
     }
 
-    /// Maps every page ahead of its readers. The background thread calls
-    /// this first, so the upload's first byte does not wait for a 200 MB
-    /// mapping to be set up and the pages it reaches are mostly mapped
-    /// already. Best effort (Linux 5.14 and later); without it pages are
-    /// mapped as they are read.
-    fn populate(&self) {
+    /// Maps every page ahead of its readers, a piece at a time, until
+    /// `stop` is set. The background thread calls this first, so the
+    /// upload's first byte does not wait for a 200 MB mapping to be set up
+    /// and the pages it reaches are mostly mapped already; once the upload
+    /// is done, what is left is not worth waiting for. Best effort (Linux
+    /// 5.14 and later); without it pages are mapped as they are read.
+    fn populate(&self, stop: &AtomicBool) {
+        const PIECE: usize = 8 << 20;
         if let Some(map) = &self.0 {
-            let _ = map.advise(memmap2::Advice::PopulateRead);
+            for start in (0..map.len()).step_by(PIECE) {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let len = PIECE.min(map.len() - start);
+                if map
+                    .advise_range(memmap2::Advice::PopulateRead, start, len)
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
     }
 }
