@@ -3,8 +3,10 @@
 # (signed requests) and a static HTTP server (python3 -m http.server):
 #   1. publishing a 200 MB bundle vs a single-stream `curl --aws-sigv4` PUT
 #      of the same bytes to the same server, with the default settings (one
-#      request) and with `[store] multipart_threshold` lowered so that it
-#      goes up in parallel parts; with the processor time of the client
+#      request; the bundle packed in the same $LARDER_HOME, so taken on
+#      package's checks, and again from a home without its memo, so
+#      checked in full) and with `[store] multipart_threshold` lowered so
+#      that it goes up in parallel parts; with the processor time of the client
 #      and of the server during each, a second curl PUT per round as the
 #      yardstick of what noise alone does to a ratio, and the upload
 #      request alone (curl's time_total, publish's upload_seconds);
@@ -34,8 +36,9 @@ for i in $(seq 10); do head -c 20000000 /dev/urandom > "$big/blob/files/part$i.b
 size=$(stat -c %s "$work/big.tar.gz")
 echo "bundle: $size bytes"
 
-# The same larder with parts of 16 MiB from 16 MiB on.
-mkdir -p "$work/parts-home"
+# The same larder with parts of 16 MiB from 16 MiB on, and one whose home
+# has no memo of packing the bundle.
+mkdir -p "$work/parts-home" "$work/elsewhere-home"
 printf '[store]\nmultipart_threshold = 16777216\n' > "$work/parts-home/config.toml"
 
 digest=$(cut -d' ' -f1 "$work/big.tar.gz.sha256")
@@ -56,14 +59,14 @@ timed() {
   tail -n1 "$work/$name.client" | awk -v d=$((t1 - t0)) -v hz="$ticks_per_second" \
     '{printf "%.3f %.3f\n", $1 + $2, d / hz}' >> "$work/$name.cpu"
 }
-echo "== publish vs curl PUT ($ROUNDS rounds, each of the three uploads in each place in turn)"
-for name in curl curl2 publish parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; done
+echo "== publish vs curl PUT ($ROUNDS rounds, each of the four uploads in each place in turn)"
+for name in curl curl2 publish checked parts; do : > "$work/$name.txt"; : > "$work/$name.cpu"; : > "$work/$name.client"; done
 # curl2 is a second curl PUT in the same round: curl2 / curl is what the
 # machine's noise and the order of a round alone make of two equal uploads,
 # the yardstick for publish / curl.
-steps=(curl publish curl2)
+steps=(curl publish curl2 checked)
 for r in $(seq "$ROUNDS"); do
-  first=$((r % 3))
+  first=$((r % 4))
   for step in "${steps[@]:first}" "${steps[@]:0:first}"; do
     case $step in
       curl*) timed "$step" curl -sS -f -o /dev/null -w '%{time_total}\n' --aws-sigv4 "aws:amz:us-east-1:s3" \
@@ -71,10 +74,16 @@ for r in $(seq "$ROUNDS"); do
         -T "$work/big.tar.gz" "$AWS_ENDPOINT_URL/bench/$step/$r.tar.gz" >> "$work/$step.request" ;;
       publish) timed publish "$LARDER" -q publish "$work/big.tar.gz" --to "s3://bench/publish-$r" -F json \
         > "$work/publish-$r.json" ;;
+      checked) LARDER_HOME=$work/elsewhere-home timed checked "$LARDER" -q publish "$work/big.tar.gz" \
+        --to "s3://bench/checked-$r" -F json > "$work/checked-$r.json" ;;
     esac
   done
+  # The first publish was taken on package's checks, the other checked.
+  python3 -c 'import json, sys; assert [json.load(open(f))["rechecked"] for f in sys.argv[1:]] == [False, True]' \
+    "$work/publish-$r.json" "$work/checked-$r.json"
   cmp "$work/big.tar.gz" "$work/s3/bench/publish-$r/bundles/$digest.tar.gz"
-  rm -rf "$work/s3/bench/curl" "$work/s3/bench/curl2" "$work/s3/bench/publish-$r"
+  cmp "$work/big.tar.gz" "$work/s3/bench/checked-$r/bundles/$digest.tar.gz"
+  rm -rf "$work/s3/bench/curl" "$work/s3/bench/curl2" "$work/s3/bench/publish-$r" "$work/s3/bench/checked-$r"
 done
 echo "== publish in parts ($ROUNDS rounds)"
 for r in $(seq "$ROUNDS"); do
@@ -84,11 +93,13 @@ for r in $(seq "$ROUNDS"); do
 done
 echo "curl PUT median: $(median < "$work/curl.txt") ms   (runs: $(paste -sd' ' "$work/curl.txt"))"
 echo "larder publish median: $(median < "$work/publish.txt") ms   (runs: $(paste -sd' ' "$work/publish.txt"))"
+echo "larder publish, checked in full, median: $(median < "$work/checked.txt") ms   (runs: $(paste -sd' ' "$work/checked.txt"))"
 echo "larder publish in parts median: $(median < "$work/parts.txt") ms   (runs: $(paste -sd' ' "$work/parts.txt"))"
 # On a shared machine whole rounds run fast or slow together: the ratio
 # within each round is the steadier comparison.
 per_round() { paste "$work/$1.txt" "$work/curl.txt" | awk '{printf "%.3f\n", $1/$2}'; }
 echo "larder publish / curl, per round: median $(per_round publish | median)   (rounds: $(per_round publish | paste -sd' '))"
+echo "larder publish checked in full / curl, per round: median $(per_round checked | median)   (rounds: $(per_round checked | paste -sd' '))"
 echo "curl2 / curl, per round (two equal uploads): median $(per_round curl2 | median)   (rounds: $(per_round curl2 | paste -sd' '))"
 for r in $(seq "$ROUNDS"); do
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["upload_seconds"])' "$work/publish-$r.json"
@@ -96,7 +107,7 @@ done > "$work/publish.request"
 # The upload request alone: curl's time_total against the upload_seconds
 # publish reports, both from the request to the server's answer.
 echo "the upload request alone, publish / curl, per round: median $(paste "$work/publish.request" "$work/curl.request" | awk '{printf "%.3f\n", $1/$2}' | median)"
-for name in curl publish; do
+for name in curl publish checked; do
   echo "processor time during $name, median: client $(cut -d' ' -f1 "$work/$name.cpu" | median) s, s3s-fs $(cut -d' ' -f2 "$work/$name.cpu" | median) s"
 done
 
