@@ -13,6 +13,8 @@
 //! tmp/                                staging, on the same filesystem; what
 //!                                     killed processes left is removed by
 //!                                     the next run
+//! tmp/<scratch>.lock                  the lock of a scratch directory
+//!                                     ([`Store::scratch_dir`])
 //! ```
 //!
 //! An entry is staged in `tmp/`, checked against the digest the lockfile
@@ -230,17 +232,28 @@ impl Store {
         Ok(store)
     }
 
-    /// Removes the staging and removal directories that killed processes
-    /// left in `tmp/`. Such a directory is made and used only under its
-    /// entry's lock, so one whose lock is free belongs to no running
-    /// process; one whose lock is held is left alone. Best effort: what
-    /// cannot be removed now is tried again next time.
+    /// Removes the staging, removal and scratch directories that killed
+    /// processes left in `tmp/`. Such a directory is made and used only
+    /// under a lock (its entry's, or a scratch directory's own), so one
+    /// whose lock is free belongs to no running process; one whose lock is
+    /// held is left alone. Best effort: what cannot be removed now is tried
+    /// again next time.
     fn sweep_staging(&self) {
         let Ok(listing) = std::fs::read_dir(self.tmp()) else {
             return;
         };
         for item in listing.flatten() {
             let file_name = item.file_name();
+            let scratch_lock = scratch_lock_path(&item.path());
+            if scratch_lock.is_file() {
+                if let Ok(lock) = File::open(&scratch_lock)
+                    && lock.try_lock().is_ok()
+                {
+                    let _ = std::fs::remove_dir_all(item.path());
+                    let _ = std::fs::remove_file(&scratch_lock);
+                }
+                continue;
+            }
             let Some(entry) = file_name.to_str().and_then(staging_entry) else {
                 continue;
             };
@@ -255,6 +268,38 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A new directory `tmp/<prefix><random>` for work done outside any
+    /// entry's lock (a git revision exported before its cookbook's name is
+    /// known). Its lock, `tmp/<prefix><random>.lock`, is taken before the
+    /// directory is made and given up after it is removed, so that the
+    /// next run removes the directory if this process is killed.
+    pub fn scratch_dir(&self, prefix: &str) -> Result<ScratchDir, CacheError> {
+        let tmp = self.tmp();
+        let (lock, lock_path) = tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(SCRATCH_LOCK_SUFFIX)
+            .tempfile_in(&tmp)
+            .and_then(|file| file.keep().map_err(|e| e.error))
+            .map_err(io_error("create a lock file in", &tmp))?;
+        let scratch = ScratchDir {
+            path: lock_path.with_file_name(
+                lock_path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .and_then(|name| name.strip_suffix(SCRATCH_LOCK_SUFFIX))
+                    .unwrap_or_default(),
+            ),
+            lock_path,
+            _lock: lock,
+        };
+        scratch
+            ._lock
+            .lock()
+            .map_err(io_error("lock", &scratch.lock_path))?;
+        std::fs::create_dir(&scratch.path).map_err(io_error("create", &scratch.path))?;
+        Ok(scratch)
     }
 
     fn cookbooks(&self) -> PathBuf {
@@ -638,6 +683,38 @@ pub fn file_list_digest<'a>(files: impl IntoIterator<Item = (&'a [u8], &'a str)>
     hex::encode(tree.finalize())
 }
 
+/// The end of a scratch directory's lock file name.
+const SCRATCH_LOCK_SUFFIX: &str = ".lock";
+
+/// The lock file of the scratch directory at `dir`.
+fn scratch_lock_path(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(SCRATCH_LOCK_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// A directory made by [`Store::scratch_dir`], removed (and then its lock
+/// given up) when dropped.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+}
+
+impl ScratchDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+        let _ = std::fs::remove_file(&self.lock_path);
+    }
+}
+
 /// The entry (`<name>-<version>`) a directory in `tmp/` stages or
 /// removes: [`Store::install`] names it `<entry>.<random>`,
 /// [`Store::remove`] `<entry>.removed.<random>`.
@@ -893,6 +970,28 @@ mod tests {
         assert_eq!(fills.load(Ordering::SeqCst), 1);
         assert_eq!(results.iter().filter(|r| !r.already_present).count(), 1);
         store.verify_entry("apt", "2.3.6", None).unwrap();
+    }
+
+    #[test]
+    fn scratch_directories_go_when_dropped_and_after_a_killed_process() {
+        let (_dir, store) = store();
+        let held = store.scratch_dir(".git-export-").unwrap();
+        std::fs::write(held.path().join("metadata.rb"), "name 'x'\n").unwrap();
+        let held_lock = scratch_lock_path(held.path());
+        assert!(held_lock.is_file());
+        // What a killed process leaves: the directory and its lock file,
+        // the lock free.
+        let left = store.tmp().join(".git-export-left");
+        std::fs::create_dir_all(left.join("recipes")).unwrap();
+        std::fs::write(scratch_lock_path(&left), "").unwrap();
+        let reopened = Store::at(store.root()).unwrap();
+        assert!(!left.exists() && !scratch_lock_path(&left).exists());
+        // One that a live process holds stays.
+        assert!(held.path().join("metadata.rb").is_file() && held_lock.is_file());
+        let path = held.path().to_path_buf();
+        drop(held);
+        assert!(!path.exists() && !held_lock.exists());
+        assert!(staging_is_empty(&reopened));
     }
 
     #[test]

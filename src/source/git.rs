@@ -276,8 +276,6 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 pub struct GitCache {
     /// `<store>/git`
     mirrors: PathBuf,
-    /// `<store>/tmp`, on the same filesystem as the store's cookbooks.
-    tmp: PathBuf,
 }
 
 impl GitCache {
@@ -285,7 +283,6 @@ impl GitCache {
     pub fn new(store_root: &Path) -> GitCache {
         GitCache {
             mirrors: store_root.join("git"),
-            tmp: store_root.join("tmp"),
         }
     }
 
@@ -324,7 +321,7 @@ impl GitCache {
         let rel = normalize_rel(url, spec.rel.as_deref())?;
         let revision = self.resolve(spec, offline)?;
         let repo = self.mirror_with(url, &revision, true)?;
-        let export = self.export(&repo, url, &revision, rel.as_deref())?;
+        let export = self.export(store, &repo, url, &revision, rel.as_deref())?;
         let metadata = load_metadata(export.dir.path(), url, &revision, &rel)?;
         let installed = install(store, &metadata.name, &revision, export.dir)?;
         Ok(GitCookbook {
@@ -365,7 +362,7 @@ impl GitCache {
             });
         }
         let repo = self.mirror_with(url, &revision, offline)?;
-        let export = self.export(&repo, url, &revision, rel.as_deref())?;
+        let export = self.export(store, &repo, url, &revision, rel.as_deref())?;
         let metadata = load_metadata(export.dir.path(), url, &revision, &rel)?;
         if metadata.name != name {
             return Err(GitError::NameMismatch {
@@ -473,9 +470,10 @@ impl GitCache {
     }
 
     /// Writes the tree of `revision` (or its `rel` subdirectory) into a new
-    /// directory under the store's `tmp/`.
+    /// scratch directory of `store` ([`Store::scratch_dir`]).
     fn export(
         &self,
+        store: &Store,
         repo: &Repository,
         url: &str,
         revision: &Revision,
@@ -504,11 +502,7 @@ impl GitCache {
                     .map_err(|e| mirror_error(url, mirror, &e))?
             }
         };
-        fs::create_dir_all(&self.tmp).map_err(io_error("create", &self.tmp))?;
-        let dir = tempfile::Builder::new()
-            .prefix(".git-export-")
-            .tempdir_in(&self.tmp)
-            .map_err(io_error("create a staging directory in", &self.tmp))?;
+        let dir = store.scratch_dir(".git-export-")?;
         let exporter = Exporter {
             repo,
             top: &tree,
@@ -525,7 +519,7 @@ impl GitCache {
 
 /// One exported revision, waiting to be moved into the store.
 struct Export {
-    dir: tempfile::TempDir,
+    dir: cache::ScratchDir,
     warnings: Vec<String>,
 }
 
@@ -885,7 +879,7 @@ fn install(
     store: &Store,
     name: &str,
     revision: &Revision,
-    export: tempfile::TempDir,
+    export: cache::ScratchDir,
 ) -> Result<cache::Installed, GitError> {
     let installed = store.install(name, revision.as_str(), None, |stage: &Path| {
         let from = export.path();
