@@ -63,7 +63,7 @@ fn fixture() -> Option<Fixture> {
     assert_eq!(repo.git(&["branch", "--list", "master"]), "");
 
     let store = Store::at(dir.path().join("home")).unwrap();
-    let cache = GitCache::new(store.root());
+    let cache = GitCache::new(&store);
     Some(Fixture {
         _dir: dir,
         base,
@@ -392,7 +392,7 @@ fn errors_name_the_url_and_what_was_asked() {
 fn credentials_in_urls_are_never_shown() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::at(dir.path()).unwrap();
-    let cache = GitCache::new(store.root());
+    let cache = GitCache::new(&store);
     let url = "https://user:secret@127.0.0.1:1/x.git";
     let errors = [
         cache.resolve(&spec(url), false).unwrap_err(),

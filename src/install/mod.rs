@@ -267,7 +267,7 @@ impl Locked {
         let Some(lock) = lock else {
             return Err(InstallError::NoLock { path: larder_path });
         };
-        let git_cache = GitCache::new(store.root());
+        let git_cache = GitCache::new(store);
         let git = plan::GitContext {
             cache: &git_cache,
             store,
@@ -433,7 +433,7 @@ fn plan(
         Unlock::Everything => lock = Lock::default(),
         Unlock::Only(names) => lock = lock.unlock(names)?,
     }
-    let git_cache = GitCache::new(store.root());
+    let git_cache = GitCache::new(store);
     let git = plan::GitContext {
         cache: &git_cache,
         store,

@@ -276,13 +276,16 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 pub struct GitCache {
     /// `<store>/git`
     mirrors: PathBuf,
+    /// The store, whose scratch directories stage new mirrors.
+    store: Store,
 }
 
 impl GitCache {
-    /// The mirrors of the store at `store_root` (see [`Store::root`]).
-    pub fn new(store_root: &Path) -> GitCache {
+    /// The mirrors of `store`.
+    pub fn new(store: &Store) -> GitCache {
         GitCache {
-            mirrors: store_root.join("git"),
+            mirrors: store.root().join("git"),
+            store: store.clone(),
         }
     }
 
@@ -321,7 +324,7 @@ impl GitCache {
         let rel = normalize_rel(url, spec.rel.as_deref())?;
         let revision = self.resolve(spec, offline)?;
         let repo = self.mirror_with(url, &revision, true)?;
-        let export = self.export(store, &repo, url, &revision, rel.as_deref())?;
+        let export = self.export(&repo, url, &revision, rel.as_deref())?;
         let metadata = load_metadata(export.dir.path(), url, &revision, &rel)?;
         let installed = install(store, &metadata.name, &revision, export.dir)?;
         Ok(GitCookbook {
@@ -362,7 +365,7 @@ impl GitCache {
             });
         }
         let repo = self.mirror_with(url, &revision, offline)?;
-        let export = self.export(store, &repo, url, &revision, rel.as_deref())?;
+        let export = self.export(&repo, url, &revision, rel.as_deref())?;
         let metadata = load_metadata(export.dir.path(), url, &revision, &rel)?;
         if metadata.name != name {
             return Err(GitError::NameMismatch {
@@ -435,25 +438,19 @@ impl GitCache {
             fetch_into(&repo, url, &path)?;
             return Ok(repo);
         }
-        let staging = tempfile::Builder::new()
-            .prefix(".new-")
-            .tempdir_in(&self.mirrors)
-            .map_err(io_error("create a staging directory in", &self.mirrors))?;
+        // Staged in a scratch directory of the store (same filesystem), so
+        // that what a killed process leaves is removed by the next run.
+        let staging = self.store.scratch_dir(".git-mirror-")?;
         {
             let repo = Repository::init_bare(staging.path())
                 .map_err(|e| mirror_error(url, staging.path(), &e))?;
             fetch_into(&repo, url, staging.path())?;
         }
-        let staged = staging.keep();
-        if let Err(source) = fs::rename(&staged, &path) {
-            // Best effort: the staging directory is garbage either way.
-            let _ = fs::remove_dir_all(&staged);
-            return Err(GitError::Io {
-                action: "move the new mirror to",
-                path,
-                source,
-            });
-        }
+        fs::rename(staging.path(), &path).map_err(|source| GitError::Io {
+            action: "move the new mirror to",
+            path: path.clone(),
+            source,
+        })?;
         Repository::open_bare(&path).map_err(|e| mirror_error(url, &path, &e))
     }
 
@@ -470,10 +467,9 @@ impl GitCache {
     }
 
     /// Writes the tree of `revision` (or its `rel` subdirectory) into a new
-    /// scratch directory of `store` ([`Store::scratch_dir`]).
+    /// scratch directory of the store ([`Store::scratch_dir`]).
     fn export(
         &self,
-        store: &Store,
         repo: &Repository,
         url: &str,
         revision: &Revision,
@@ -502,7 +498,7 @@ impl GitCache {
                     .map_err(|e| mirror_error(url, mirror, &e))?
             }
         };
-        let dir = store.scratch_dir(".git-export-")?;
+        let dir = self.store.scratch_dir(".git-export-")?;
         let exporter = Exporter {
             repo,
             top: &tree,
