@@ -159,10 +159,7 @@ fn the_default_branch_follows_the_remote_head() {
 fn installs_a_revision_as_plain_files() {
     let Some(f) = fixture() else { return };
     let url = f.repo.file_url();
-    let cookbook = f
-        .cache
-        .fetch_cookbook(&f.store, &spec(&url), false)
-        .unwrap();
+    let cookbook = f.cache.fetch_cookbook(&spec(&url), false).unwrap();
     assert_eq!(cookbook.revision.as_str(), f.c2);
     assert_eq!(cookbook.metadata.name, "widget");
     assert_eq!(cookbook.metadata.raw_version, "1.1.0");
@@ -189,10 +186,7 @@ fn installs_a_revision_as_plain_files() {
     assert!(path.join("cookbooks/sub/metadata.json").is_file());
     f.store.verify_entry("widget", &f.c2, None).unwrap();
 
-    let again = f
-        .cache
-        .fetch_cookbook(&f.store, &spec(&url), false)
-        .unwrap();
+    let again = f.cache.fetch_cookbook(&spec(&url), false).unwrap();
     assert!(again.already_present);
     assert_eq!(again.path, cookbook.path);
     let staging = std::fs::read_dir(f.store.root().join("tmp")).unwrap();
@@ -206,7 +200,7 @@ fn installs_a_cookbook_from_a_subdirectory() {
     let mut sub = spec(&url);
     sub.tag = some("v1.0.0");
     sub.rel = some("./cookbooks/sub/");
-    let cookbook = f.cache.fetch_cookbook(&f.store, &sub, false).unwrap();
+    let cookbook = f.cache.fetch_cookbook(&sub, false).unwrap();
     assert_eq!(cookbook.revision.as_str(), f.c1);
     assert_eq!(cookbook.metadata.name, "subby");
     assert_eq!(cookbook.path, f.store.entry_path("subby", &f.c1));
@@ -224,7 +218,7 @@ fn installs_a_cookbook_from_a_subdirectory() {
     );
     let locked = f
         .cache
-        .fetch_locked(&f.store, "subby", &url, &f.c1, Some("cookbooks/sub"), true)
+        .fetch_locked("subby", &url, &f.c1, Some("cookbooks/sub"), true)
         .unwrap();
     assert!(locked.already_present);
 }
@@ -236,21 +230,21 @@ fn a_locked_revision_stays_while_the_branch_moves() {
     let url = daemon.url("widget");
     let mut stable = spec(&url);
     stable.branch = some("stable");
-    let first = f.cache.fetch_cookbook(&f.store, &stable, false).unwrap();
+    let first = f.cache.fetch_cookbook(&stable, false).unwrap();
     assert_eq!(first.revision.as_str(), f.c3);
 
     let c4 = advance_stable(&f.repo, "1.0.2");
     assert_eq!(resolve(&f, &stable, false), c4, "resolving again moves");
     let locked = f
         .cache
-        .fetch_locked(&f.store, "widget", &url, &f.c3, None, false)
+        .fetch_locked("widget", &url, &f.c3, None, false)
         .unwrap();
     assert_eq!(locked.revision.as_str(), f.c3, "the lock stays");
     assert_eq!(locked.metadata.raw_version, "1.0.1");
     assert!(locked.already_present);
     let moved = f
         .cache
-        .fetch_locked(&f.store, "widget", &url, &c4, None, false)
+        .fetch_locked("widget", &url, &c4, None, false)
         .unwrap();
     assert_eq!(moved.metadata.raw_version, "1.0.2");
     assert!(!moved.already_present);
@@ -267,16 +261,14 @@ fn works_offline_from_a_warm_mirror() {
     let Some(f) = fixture() else { return };
     let mut daemon = Daemon::start(&f.base);
     let url = daemon.url("widget");
-    f.cache
-        .fetch_cookbook(&f.store, &spec(&url), false)
-        .unwrap();
+    f.cache.fetch_cookbook(&spec(&url), false).unwrap();
     daemon.stop();
 
     // A revision in the store needs no network, offline or not.
     for offline in [true, false] {
         let cookbook = f
             .cache
-            .fetch_locked(&f.store, "widget", &url, &f.c2, None, offline)
+            .fetch_locked("widget", &url, &f.c2, None, offline)
             .unwrap();
         assert!(cookbook.already_present);
         assert_eq!(cookbook.metadata.raw_version, "1.1.0");
@@ -289,7 +281,7 @@ fn works_offline_from_a_warm_mirror() {
     // A revision in the mirror but not in the store installs offline.
     let old = f
         .cache
-        .fetch_locked(&f.store, "widget", &url, &f.c1, None, true)
+        .fetch_locked("widget", &url, &f.c1, None, true)
         .unwrap();
     assert!(!old.already_present);
     assert_eq!(old.metadata.raw_version, "1.0.0");
@@ -302,7 +294,7 @@ fn works_offline_from_a_warm_mirror() {
     let absent = "0123456789abcdef0123456789abcdef01234567";
     let err = f
         .cache
-        .fetch_locked(&f.store, "widget", &url, absent, None, true)
+        .fetch_locked("widget", &url, absent, None, true)
         .unwrap_err();
     assert_error(
         &err,
@@ -311,7 +303,7 @@ fn works_offline_from_a_warm_mirror() {
     );
     let err = f
         .cache
-        .fetch_locked(&f.store, "widget", &url, absent, None, false)
+        .fetch_locked("widget", &url, absent, None, false)
         .unwrap_err();
     assert_error(&err, "unreachable", &[&url]);
 
@@ -327,7 +319,7 @@ fn errors_name_the_url_and_what_was_asked() {
     let fetch = |edit: fn(&mut GitSpec)| {
         let mut spec = spec(&url);
         edit(&mut spec);
-        f.cache.fetch_cookbook(&f.store, &spec, false).unwrap_err()
+        f.cache.fetch_cookbook(&spec, false).unwrap_err()
     };
     assert_error(
         &fetch(|s| s.branch = some("nope")),
@@ -366,12 +358,12 @@ fn errors_name_the_url_and_what_was_asked() {
     );
     let err = f
         .cache
-        .fetch_locked(&f.store, "other", &url, &f.c2, None, false)
+        .fetch_locked("other", &url, &f.c2, None, false)
         .unwrap_err();
     assert_error(&err, "name-mismatch", &[&url, "'widget'", "'other'"]);
     let err = f
         .cache
-        .fetch_locked(&f.store, "widget", &url, "abc123", None, false)
+        .fetch_locked("widget", &url, "abc123", None, false)
         .unwrap_err();
     assert_error(&err, "invalid-revision", &[&url, "'abc123'"]);
     assert!(
@@ -397,7 +389,7 @@ fn credentials_in_urls_are_never_shown() {
     let errors = [
         cache.resolve(&spec(url), false).unwrap_err(),
         cache
-            .fetch_locked(&store, "x", url, &"a".repeat(40), None, false)
+            .fetch_locked("x", url, &"a".repeat(40), None, false)
             .unwrap_err(),
         cache.resolve(&spec(url), true).unwrap_err(),
     ];
@@ -420,10 +412,7 @@ fn submodules_are_reported_not_fetched() {
         .git(&["update-index", "--add", "--cacheinfo", &gitlink]);
     let commit = f.repo.commit("add a submodule");
     let url = f.repo.file_url();
-    let cookbook = f
-        .cache
-        .fetch_cookbook(&f.store, &spec(&url), false)
-        .unwrap();
+    let cookbook = f.cache.fetch_cookbook(&spec(&url), false).unwrap();
     assert_eq!(cookbook.revision.as_str(), commit);
     assert_eq!(
         cookbook.warnings,
@@ -432,7 +421,7 @@ fn submodules_are_reported_not_fetched() {
     assert!(!cookbook.path.join("lib").exists());
     let locked = f
         .cache
-        .fetch_locked(&f.store, "widget", &url, &commit, None, true)
+        .fetch_locked("widget", &url, &commit, None, true)
         .unwrap();
     assert_eq!(locked.warnings, cookbook.warnings);
 }
@@ -460,7 +449,7 @@ fn links_leaving_the_cookbook_are_refused() {
         f.repo.commit(&format!("link {link}"));
         let mut sub = spec(&url);
         sub.rel = some("cookbooks/sub");
-        let err = f.cache.fetch_cookbook(&f.store, &sub, false).unwrap_err();
+        let err = f.cache.fetch_cookbook(&sub, false).unwrap_err();
         assert_error(
             &err,
             "unsafe-symlink",
@@ -481,7 +470,7 @@ fn links_leaving_the_cookbook_are_refused() {
     f.repo.commit("chained links");
     let mut sub = spec(&url);
     sub.rel = some("cookbooks/sub");
-    let cookbook = f.cache.fetch_cookbook(&f.store, &sub, false).unwrap();
+    let cookbook = f.cache.fetch_cookbook(&sub, false).unwrap();
     assert_eq!(
         std::fs::read_to_string(cookbook.path.join("a")).unwrap(),
         "log 'sub'\n"
@@ -495,7 +484,7 @@ fn concurrent_fetches_share_one_mirror_and_one_entry() {
     let url = daemon.url("widget");
     let results: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| f.cache.fetch_cookbook(&f.store, &spec(&url), false)))
+            .map(|_| scope.spawn(|| f.cache.fetch_cookbook(&spec(&url), false)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });

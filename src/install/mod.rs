@@ -270,7 +270,6 @@ impl Locked {
         let git_cache = GitCache::new(store);
         let git = plan::GitContext {
             cache: &git_cache,
-            store,
             offline: true,
             lock: &lock,
         };
@@ -436,7 +435,6 @@ fn plan(
     let git_cache = GitCache::new(store);
     let git = plan::GitContext {
         cache: &git_cache,
-        store,
         offline: request.offline,
         lock: &lock,
     };

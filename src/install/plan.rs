@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use super::local::LocalCookbook;
 use super::{InstallError, relative_path};
 use crate::berksfile::{DEFAULT_GROUP, GroupFilter, Location, Manifest, SourceSpec};
-use crate::cache::Store;
 use crate::index::{Index, Origin};
 use crate::lock::{
     Lock, LockedCookbook, LockedDependency, LockedLocation, LockedSource, Unsatisfied,
@@ -46,7 +45,6 @@ impl Wanted {
 /// How git locations are looked up while planning.
 pub struct GitContext<'a> {
     pub cache: &'a GitCache,
-    pub store: &'a Store,
     pub offline: bool,
     /// The lock after `update` released what it names: a git dependency
     /// still locked here stays at its locked revision.
@@ -170,15 +168,11 @@ fn git_cookbook(
             _ => None,
         });
     let cookbook = match locked {
-        Some(revision) => git.cache.fetch_locked(
-            git.store,
-            name,
-            &spec.url,
-            &revision,
-            spec.rel.as_deref(),
-            git.offline,
-        )?,
-        None => git.cache.fetch_cookbook(git.store, spec, git.offline)?,
+        Some(revision) => {
+            git.cache
+                .fetch_locked(name, &spec.url, &revision, spec.rel.as_deref(), git.offline)?
+        }
+        None => git.cache.fetch_cookbook(spec, git.offline)?,
     };
     Ok(cookbook)
 }

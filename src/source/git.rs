@@ -274,9 +274,8 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 /// The mirrors of one store.
 #[derive(Clone, Debug)]
 pub struct GitCache {
-    /// `<store>/git`
-    mirrors: PathBuf,
-    /// The store, whose scratch directories stage new mirrors.
+    /// The store: its `git/` holds the mirrors, its scratch directories
+    /// stage new mirrors and exports, and its entries the cookbooks.
     store: Store,
 }
 
@@ -284,14 +283,18 @@ impl GitCache {
     /// The mirrors of `store`.
     pub fn new(store: &Store) -> GitCache {
         GitCache {
-            mirrors: store.root().join("git"),
             store: store.clone(),
         }
     }
 
+    /// `<store>/git`
+    fn mirrors(&self) -> PathBuf {
+        self.store.root().join("git")
+    }
+
     /// The bare mirror of `url`: `<store>/git/<sha256 of url>`.
     pub fn mirror_path(&self, url: &str) -> PathBuf {
-        self.mirrors
+        self.mirrors()
             .join(hex::encode(Sha256::digest(url.as_bytes())))
     }
 
@@ -312,21 +315,16 @@ impl GitCache {
         find_revision(&repo, spec)
     }
 
-    /// Resolves `spec`, then installs that revision into `store` under the
-    /// name its metadata gives (unless the store has it already).
-    pub fn fetch_cookbook(
-        &self,
-        store: &Store,
-        spec: &GitSpec,
-        offline: bool,
-    ) -> Result<GitCookbook, GitError> {
+    /// Resolves `spec`, then installs that revision into the store under
+    /// the name its metadata gives (unless the store has it already).
+    pub fn fetch_cookbook(&self, spec: &GitSpec, offline: bool) -> Result<GitCookbook, GitError> {
         let url = &spec.url;
         let rel = normalize_rel(url, spec.rel.as_deref())?;
         let revision = self.resolve(spec, offline)?;
         let repo = self.mirror_with(url, &revision, true)?;
         let export = self.export(&repo, url, &revision, rel.as_deref())?;
         let metadata = load_metadata(export.dir.path(), url, &revision, &rel)?;
-        let installed = install(store, &metadata.name, &revision, export.dir)?;
+        let installed = install(&self.store, &metadata.name, &revision, export.dir)?;
         Ok(GitCookbook {
             revision,
             path: installed.path,
@@ -341,7 +339,6 @@ impl GitCache {
     /// otherwise the mirror is fetched only if it lacks the revision.
     pub fn fetch_locked(
         &self,
-        store: &Store,
         name: &str,
         url: &str,
         revision: &str,
@@ -353,8 +350,8 @@ impl GitCache {
             revision: revision.to_string(),
         })?;
         let rel = normalize_rel(url, rel)?;
-        if store.contains(name, revision.as_str()) {
-            let path = store.entry_path(name, revision.as_str());
+        if self.store.contains(name, revision.as_str()) {
+            let path = self.store.entry_path(name, revision.as_str());
             let metadata = load_metadata(&path, url, &revision, &rel)?;
             return Ok(GitCookbook {
                 warnings: self.cached_warnings(url, &revision),
@@ -375,7 +372,7 @@ impl GitCache {
                 found: metadata.name,
             });
         }
-        let installed = install(store, name, &revision, export.dir)?;
+        let installed = install(&self.store, name, &revision, export.dir)?;
         Ok(GitCookbook {
             revision,
             path: installed.path,
@@ -427,7 +424,8 @@ impl GitCache {
 
     /// Fetches `url` into its mirror, creating the mirror on first use.
     fn update_mirror(&self, url: &str) -> Result<Repository, GitError> {
-        fs::create_dir_all(&self.mirrors).map_err(io_error("create", &self.mirrors))?;
+        let mirrors = self.mirrors();
+        fs::create_dir_all(&mirrors).map_err(io_error("create", &mirrors))?;
         let path = self.mirror_path(url);
         let lock_path = path.with_extension("lock");
         let lock =
