@@ -220,15 +220,28 @@ fn ranges_of(
         }
     }
     let offset = HEADER.len() as u64;
-    let mut by_name: BTreeMap<&str, CookbookRange> = BTreeMap::new();
-    for pair in cuts.windows(2) {
-        let name = pair[0].cookbook.as_deref()?;
-        let range = CookbookRange {
-            name: name.to_string(),
-            start: offset + pair[0].input as u64,
-            end: offset + pair[1].input as u64,
-        };
-        if by_name.insert(name, range).is_some() {
+    let ranges = cuts
+        .windows(2)
+        .map(|pair| {
+            Some(CookbookRange {
+                name: pair[0].cookbook.clone()?,
+                start: offset + pair[0].input as u64,
+                end: offset + pair[1].input as u64,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    in_manifest_order(manifest, ranges)
+}
+
+/// `ranges` in the manifest's order, when they are exactly one for each of
+/// its cookbooks.
+pub(super) fn in_manifest_order(
+    manifest: &Manifest,
+    ranges: Vec<CookbookRange>,
+) -> Option<Vec<CookbookRange>> {
+    let mut by_name = BTreeMap::new();
+    for range in ranges {
+        if by_name.insert(range.name.clone(), range).is_some() {
             return None;
         }
     }
@@ -238,7 +251,7 @@ fn ranges_of(
     manifest
         .cookbooks
         .iter()
-        .map(|c| by_name.remove(c.name.as_str()))
+        .map(|c| by_name.remove(&c.name))
         .collect()
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
-use super::cookbook_ranges::CookbookRange;
+use super::cookbook_ranges::{self, CookbookRange};
 use super::gzip::{Finished, ParallelGz};
 use super::manifest::{self, CookbookManifest, Manifest};
 use super::sha256_states::Checkpointed;
@@ -387,25 +387,21 @@ fn write_entries<W: Write>(
 }
 
 /// Each cookbook's range, in manifest order: from the cut where it begins
-/// (`cuts[i]` for `cut_names[i]`) to the next.
+/// (`cuts[i]` for `cut_names[i]`) to the next. (Package cuts once per
+/// cookbook, so they always match; if they did not, the ranges would be
+/// left empty, and publish, finding them short of the manifest, would
+/// check the bundle in full.)
 fn ranges_at_cuts(manifest: &Manifest, cut_names: &[String], cuts: &[u64]) -> Vec<CookbookRange> {
-    let mut by_name: BTreeMap<&str, CookbookRange> = cut_names
+    let ranges = cut_names
         .iter()
         .zip(cuts.windows(2))
-        .map(|(name, pair)| {
-            let range = CookbookRange {
-                name: name.clone(),
-                start: pair[0],
-                end: pair[1],
-            };
-            (name.as_str(), range)
+        .map(|(name, pair)| CookbookRange {
+            name: name.clone(),
+            start: pair[0],
+            end: pair[1],
         })
         .collect();
-    manifest
-        .cookbooks
-        .iter()
-        .filter_map(|c| by_name.remove(c.name.as_str()))
-        .collect()
+    cookbook_ranges::in_manifest_order(manifest, ranges).unwrap_or_default()
 }
 
 /// The cookbook an archive path belongs to: `<name>` of
