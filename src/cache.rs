@@ -292,10 +292,10 @@ impl Store {
                     .unwrap_or_default(),
             ),
             lock_path,
-            _lock: lock,
+            lock,
         };
         scratch
-            ._lock
+            .lock
             .lock()
             .map_err(io_error("lock", &scratch.lock_path))?;
         std::fs::create_dir(&scratch.path).map_err(io_error("create", &scratch.path))?;
@@ -699,7 +699,8 @@ fn scratch_lock_path(dir: &Path) -> PathBuf {
 pub struct ScratchDir {
     path: PathBuf,
     lock_path: PathBuf,
-    _lock: File,
+    /// Held (locked) until the directory is gone.
+    lock: File,
 }
 
 impl ScratchDir {
