@@ -104,7 +104,7 @@ pub fn publish(
     let rechecked = memo.is_none();
     let key = bundle_key(&sha256);
     let present = store.size_of(&key)?.is_some();
-    let uploaded_already = AtomicBool::new(false);
+    let upload_over = AtomicBool::new(false);
     let (created, checked) = std::thread::scope(|scope| {
         let checking = scope.spawn(|| {
             // This thread's work is background work next to the transfer:
@@ -113,7 +113,7 @@ pub fn publish(
             // per thread, so only this one is lowered; failing to lower it
             // changes nothing else.
             let _ = rustix::process::setpriority_process(None, 19);
-            mapped.populate(&uploaded_already);
+            mapped.populate(&upload_over);
             let scanned = match &memo {
                 Some(memo) => ScannedBundle {
                     manifest: memo.manifest.clone(),
@@ -129,7 +129,7 @@ pub fn publish(
                 .upload(&key, data.clone())
                 .map(|created| (created, started.elapsed()))
         });
-        uploaded_already.store(true, Ordering::Relaxed);
+        upload_over.store(true, Ordering::Relaxed);
         let checked = checking.join().unwrap_or_else(|_| {
             Err(BundleError::io(
                 "check",
