@@ -141,10 +141,9 @@ pub fn record(home: &Path, packaged: &Packaged) {
 /// when `package` wrote that very file on this machine and it is unchanged
 /// since.
 pub fn recall(home: &Path, sha256: &str, file: &File) -> Option<PackageMemo> {
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let text = fs::read(memo_path(home, sha256)).ok()?;
+    // Only a digest names a memo (never a path).
+    let sha256 = super::parse_sha256(sha256, "a memo's name").ok()?;
+    let text = fs::read(memo_path(home, &sha256)).ok()?;
     let memo: PackageMemo = serde_json::from_slice(&text).ok()?;
     let size = memo.stamp.size;
     let fits = memo.format == FORMAT
