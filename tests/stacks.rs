@@ -1596,6 +1596,34 @@ fn a_bundle_touched_or_copied_since_it_was_packed_is_checked_in_full() {
     assert!(!rechecked(&store, &path));
 }
 
+/// The same bundle packed to two paths has a memo for each: neither is
+/// read again.
+#[test]
+fn the_same_bundle_packed_to_two_paths_is_not_read_again_from_either() {
+    let store = Store::file();
+    let (first, digest) = bundle(&store, "one");
+    let second = store.path("again.tar.gz");
+    store
+        .larder(&["package"])
+        .arg(&second)
+        .arg("--from")
+        .arg(store.path("vendored-one"))
+        .args(["--lock-digest", "abc123"])
+        .assert()
+        .success();
+    assert_eq!(fs::read(&first).unwrap(), fs::read(&second).unwrap());
+    assert!(!rechecked(&store, &first));
+    assert!(!rechecked(&store, &second));
+    assert_eq!(
+        store.objects("bundles"),
+        vec![
+            format!("{digest}.json"),
+            format!("{digest}.tar.gz"),
+            format!("{digest}.tar.gz.sha256"),
+        ]
+    );
+}
+
 /// A byte changed in place, with the modification time put back: the
 /// change time still differs, so the bundle is checked, refused, and
 /// nothing is left in the store.
@@ -1629,9 +1657,15 @@ fn a_bundle_changed_in_place_since_it_was_packed_is_refused() {
 #[test]
 fn a_damaged_memo_is_not_used() {
     let store = Store::file();
-    let memo_of = |digest: &str| store.home.path().join(format!("packaged/{digest}.json"));
+    // The memo of the bundle file at `path`, as the README names it.
+    let memo_of = |digest: &str, path: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(path).unwrap();
+        let name = format!("packaged/{digest}.{}.{}.json", meta.dev(), meta.ino());
+        store.home.path().join(name)
+    };
     let (path, digest) = bundle(&store, "one");
-    fs::write(memo_of(&digest), b"{not json").unwrap();
+    fs::write(memo_of(&digest, &path), b"{not json").unwrap();
     assert!(rechecked(&store, &path));
     let damages: [fn(&mut Value); 3] = [
         |memo| {
@@ -1643,9 +1677,10 @@ fn a_damaged_memo_is_not_used() {
     ];
     for (variant, damage) in ["two", "three", "one"].into_iter().zip(damages) {
         let (path, digest) = bundle(&store, variant);
-        let mut memo: Value = serde_json::from_slice(&fs::read(memo_of(&digest)).unwrap()).unwrap();
+        let mut memo: Value =
+            serde_json::from_slice(&fs::read(memo_of(&digest, &path)).unwrap()).unwrap();
         damage(&mut memo);
-        fs::write(memo_of(&digest), serde_json::to_vec(&memo).unwrap()).unwrap();
+        fs::write(memo_of(&digest, &path), serde_json::to_vec(&memo).unwrap()).unwrap();
         assert!(rechecked(&store, &path), "{variant}");
     }
 }

@@ -1,6 +1,7 @@
 //! What `package` learned about the bundles it wrote, kept in
-//! `$LARDER_HOME/packaged/<sha256>.json` so that `publish` need not read a
-//! bundle again to learn it.
+//! `$LARDER_HOME/packaged/<sha256>.<device>.<inode>.json` so that
+//! `publish` need not read a bundle again to learn it. (The same bundle
+//! packed to two paths has a memo for each.)
 //!
 //! `package` checks every byte of a bundle as it writes it: each file
 //! against the manifest's hash, and the archive's SHA-256 as it goes out.
@@ -95,8 +96,10 @@ fn memo_dir(home: &Path) -> PathBuf {
     home.join("packaged")
 }
 
-fn memo_path(home: &Path, sha256: &str) -> PathBuf {
-    memo_dir(home).join(format!("{sha256}.json"))
+/// The memo of the bundle file `sha256` with the device and inode in
+/// `meta`.
+fn memo_path(home: &Path, sha256: &str, meta: &Metadata) -> PathBuf {
+    memo_dir(home).join(format!("{sha256}.{}.{}.json", meta.dev(), meta.ino()))
 }
 
 /// Keeps what `package` knows about the bundle it just wrote, in `home`.
@@ -131,7 +134,7 @@ pub fn record(home: &Path, packaged: &Packaged) {
         return;
     };
     if fs::create_dir_all(memo_dir(home)).is_ok()
-        && crate::atomic_file::write(&memo_path(home, &packaged.sha256), &json).is_ok()
+        && crate::atomic_file::write(&memo_path(home, &packaged.sha256, &meta), &json).is_ok()
     {
         prune(home);
     }
@@ -143,7 +146,8 @@ pub fn record(home: &Path, packaged: &Packaged) {
 pub fn recall(home: &Path, sha256: &str, file: &File) -> Option<PackageMemo> {
     // Only a digest names a memo (never a path).
     let sha256 = super::parse_sha256(sha256, "a memo's name").ok()?;
-    let text = fs::read(memo_path(home, &sha256)).ok()?;
+    let meta = file.metadata().ok()?;
+    let text = fs::read(memo_path(home, &sha256, &meta)).ok()?;
     let memo: PackageMemo = serde_json::from_slice(&text).ok()?;
     let size = memo.stamp.size;
     let fits = memo.format == FORMAT
@@ -157,7 +161,7 @@ pub fn recall(home: &Path, sha256: &str, file: &File) -> Option<PackageMemo> {
             .all(|(range, cookbook)| {
                 range.name == cookbook.name && range.start <= range.end && range.end <= size
             });
-    (fits && memo.is_for(file)).then_some(memo)
+    (fits && memo.stamp == Stamp::of(&meta)).then_some(memo)
 }
 
 impl PackageMemo {
