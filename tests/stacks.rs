@@ -212,6 +212,15 @@ fn publish(store: &Store, variant: &str, stack: Option<&str>) -> String {
     digest
 }
 
+/// What `bundles/` holds after one bundle was published, by name.
+fn objects_of_one_bundle(digest: &str) -> Vec<String> {
+    vec![
+        format!("{digest}.json"),
+        format!("{digest}.tar.gz"),
+        format!("{digest}.tar.gz.sha256"),
+    ]
+}
+
 /// Everything visible through `dir`: its link target and every file.
 fn snapshot(dir: &Path) -> (Option<PathBuf>, BTreeMap<String, Vec<u8>>) {
     let link = fs::read_link(dir).ok();
@@ -284,14 +293,7 @@ fn publishing_twice_stores_one_bundle(store: &Store) {
     assert_eq!(again["upload_seconds"], Value::Null);
     // The first publish's record stays.
     assert_eq!(again["record"]["provenance"]["note"], "first");
-    assert_eq!(
-        store.objects("bundles"),
-        vec![
-            format!("{digest}.json"),
-            format!("{digest}.tar.gz"),
-            format!("{digest}.tar.gz.sha256"),
-        ]
-    );
+    assert_eq!(store.objects("bundles"), objects_of_one_bundle(&digest));
     assert_eq!(
         fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
         fs::read(&path).unwrap()
@@ -1614,14 +1616,7 @@ fn the_same_bundle_packed_to_two_paths_is_not_read_again_from_either() {
     assert_eq!(fs::read(&first).unwrap(), fs::read(&second).unwrap());
     assert!(!rechecked(&store, &first));
     assert!(!rechecked(&store, &second));
-    assert_eq!(
-        store.objects("bundles"),
-        vec![
-            format!("{digest}.json"),
-            format!("{digest}.tar.gz"),
-            format!("{digest}.tar.gz.sha256"),
-        ]
-    );
+    assert_eq!(store.objects("bundles"), objects_of_one_bundle(&digest));
 }
 
 /// A byte changed in place, with the modification time put back: the
