@@ -268,6 +268,7 @@ on_both_stores!(
     a_bundle_packed_here_is_published_on_the_checks_of_packing,
     a_record_changed_after_the_pointer_is_not_used,
     nonsense_ranges_in_a_record_no_pointer_names_are_not_used,
+    a_large_bundle_in_one_request_is_stored_whole,
 );
 
 fn publishing_twice_stores_one_bundle(store: &Store) {
@@ -934,6 +935,23 @@ fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
         .assert()
         .success();
     assert!(fs::read(dir.join("big/files/blob.bin")).unwrap() == blob);
+}
+
+/// A bundle big enough to be uploaded over many tens of milliseconds in
+/// one request, packed here so that publish has no checks to make and lets
+/// go of the pages it has sent as the upload goes: the store must still get
+/// every byte of it.
+fn a_large_bundle_in_one_request_is_stored_whole(store: &Store) {
+    grow(store, "one", "app", 0, 64_000_000);
+    let (path, digest) = bundle(store, "one");
+    let published = store.json(&["publish", path.to_str().unwrap()]);
+    assert_eq!(published["uploaded"], true);
+    assert_eq!(published["rechecked"], false);
+    assert!(
+        fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap()
+            == fs::read(&path).unwrap(),
+        "the stored bundle differs from the file"
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //!
 //! The bundle is mapped, not copied, and beside the upload one thread at
 //! the lowest priority fills in the mapping ahead of it and then does what
-//! checking is left. A bundle that `package` wrote on this machine,
+//! checking is left, and then lets go of the pages the upload has sent (so
+//! that the mapping is not torn down after the upload, while the publish
+//! waits). A bundle that `package` wrote on this machine,
 //! unchanged since ([`crate::bundle::package_memo`]), leaves none: its
 //! name, manifest, ranges and SHA-256 states are what packing it showed
 //! (the file's stamp is checked again after the upload). Any other bundle
@@ -30,7 +32,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -105,6 +107,11 @@ pub fn publish(
     let key = bundle_key(&sha256);
     let present = store.size_of(&key)?.is_some();
     let upload_over = AtomicBool::new(false);
+    // What this process had written before the upload, so that the thread
+    // beside it can tell how much of the bundle has gone out.
+    let written_before = (!present && store.uploads_in_order(size))
+        .then(bytes_written)
+        .flatten();
     let (created, checked) = std::thread::scope(|scope| {
         let checking = scope.spawn(|| {
             // This thread's work is background work next to the transfer:
@@ -114,14 +121,18 @@ pub fn publish(
             // changes nothing else.
             let _ = rustix::process::setpriority_process(None, 19);
             mapped.populate(&upload_over);
-            let scanned = match &memo {
-                Some(memo) => ScannedBundle {
+            let checked = match &memo {
+                Some(memo) => Ok(ScannedBundle {
                     manifest: memo.manifest.clone(),
                     ranges: Some(memo.ranges.clone()),
-                },
-                None => cookbook_ranges::scan(&data, &origin, &Limits::default())?,
-            };
-            hash_with_ranges(&data, scanned, &sha256, hashed, &origin)
+                }),
+                None => cookbook_ranges::scan(&data, &origin, &Limits::default()),
+            }
+            .and_then(|scanned| hash_with_ranges(&data, scanned, &sha256, hashed, &origin));
+            if let Some(written_before) = written_before {
+                mapped.release_sent(written_before, &upload_over);
+            }
+            checked
         });
         let created = (!present).then(|| {
             let started = Instant::now();
@@ -130,6 +141,7 @@ pub fn publish(
                 .map(|created| (created, started.elapsed()))
         });
         upload_over.store(true, Ordering::Relaxed);
+        checking.thread().unpark();
         let checked = checking.join().unwrap_or_else(|_| {
             Err(BundleError::io(
                 "check",
@@ -241,6 +253,62 @@ impl MappedBundle {
             }
         }
     }
+}
+
+impl MappedBundle {
+    /// Lets go of the pages of the mapping that the upload has sent, until
+    /// `upload_over` is set (and the thread unparked). Unmapping 200 MB of
+    /// pages takes about 10 ms, which would otherwise come after the upload,
+    /// while the publish waits; done as the bytes go out, it overlaps the
+    /// transfer. The upload is one request writing the bundle in order, so
+    /// what this process has written since `written_before` is how far it
+    /// has got (a little more: the request's head, which the slack covers).
+    fn release_sent(&self, written_before: u64, upload_over: &AtomicBool) {
+        /// Releases are whole multiples of this, which is a whole number of
+        /// pages on every Linux page size, and it exceeds any request head.
+        const SLACK: usize = 64 << 10;
+        const POLL: Duration = Duration::from_millis(10);
+        let Some(map) = &self.0 else { return };
+        let mut released = 0;
+        while !upload_over.load(Ordering::Relaxed) {
+            let Some(written) = bytes_written() else {
+                return;
+            };
+            let sent =
+                usize::try_from(written.saturating_sub(written_before)).unwrap_or(usize::MAX);
+            let done = sent.saturating_sub(SLACK).min(map.len()) / SLACK * SLACK;
+            if done > released {
+                // SAFETY: the map is a shared, read-only mapping of the
+                // file, so dropping its pages loses nothing: a later read
+                // (the checks, a retried request) maps the same file pages
+                // again. (On a private mapping with written pages it would
+                // discard those writes; there are none.)
+                let advised = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        released,
+                        done - released,
+                    )
+                };
+                if advised.is_err() {
+                    return;
+                }
+                released = done;
+            }
+            std::thread::park_timeout(POLL);
+        }
+    }
+}
+
+/// How many bytes this process has handed to `write` and its kin so far
+/// (`wchar` in `/proc/self/io`), where the system tells.
+fn bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl AsRef<[u8]> for MappedBundle {

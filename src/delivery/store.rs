@@ -419,13 +419,19 @@ impl Store {
         }
     }
 
+    /// Whether an upload of `len` bytes goes up as one request that sends
+    /// them in order ([`Store::upload`]).
+    pub fn uploads_in_order(&self, len: u64) -> bool {
+        len < self.multipart_threshold
+    }
+
     /// Uploads `bytes` to `key`: one create-only request below the
     /// multipart threshold, parallel multipart parts from there on (the
     /// caller has checked that `key` is free; a racing upload of a
     /// content-addressed key writes the same bytes).
     pub fn upload(&self, key: &str, bytes: Bytes) -> Result<Created, DeliveryError> {
         self.ensure_writable()?;
-        if (bytes.len() as u64) < self.multipart_threshold {
+        if self.uploads_in_order(bytes.len() as u64) {
             return self.create(key, bytes);
         }
         let location = self.key(key);
