@@ -1665,6 +1665,43 @@ fn a_bundle_changed_in_place_since_it_was_packed_is_refused() {
     assert_eq!(store.objects("bundles"), Vec::<String>::new());
 }
 
+/// A bundle changed while it is being uploaded (here once its upload has
+/// reached the server, before the server stores it) no longer has the
+/// stamp that `package`'s memo vouches for: publish refuses it and removes
+/// the object it has just created.
+#[test]
+fn a_bundle_changed_while_it_is_published_is_refused_and_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let (arrived_tx, arrived) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let store = Store::with(
+        Backend::S3(S3Server::start_holding_bundle_uploads(arrived_tx, go_rx)),
+        format!("s3://{BUCKET}/ci"),
+    );
+    let (path, _) = bundle(&store, "one");
+    let child = store
+        .command(&["publish"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if arrived.recv_timeout(Duration::from_secs(60)).is_err() {
+        panic!("the upload did not arrive: {:?}", child.wait_with_output());
+    }
+    // Any change to the file changes its change time; a new mode is one.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    go.send(()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("changed while it was being published") && stderr.contains("bundle-one"),
+        "{stderr}"
+    );
+    assert_eq!(store.objects("bundles"), Vec::<String>::new());
+}
+
 /// A memo that is not valid JSON, or whose states or ranges do not fit
 /// the bundle, is not used: the bundle is checked in full and published.
 #[test]

@@ -72,6 +72,19 @@ impl S3Server {
         S3Server::start_with(Fault::FailPart(part))
     }
 
+    /// The same, but each upload of a whole bundle (`PUT
+    /// .../bundles/<sha256>.tar.gz`) is held once it has arrived in full:
+    /// `arrived` is told, and it goes on to the server when `go` says so.
+    pub fn start_holding_bundle_uploads(
+        arrived: mpsc::Sender<()>,
+        go: mpsc::Receiver<()>,
+    ) -> S3Server {
+        S3Server::start_with(Fault::HoldBundleUpload {
+            arrived,
+            go: Arc::new(Mutex::new(go)),
+        })
+    }
+
     fn start_with(fault: Fault) -> S3Server {
         let root = tempfile::tempdir().expect("a directory for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("create the bucket");
@@ -140,6 +153,12 @@ enum Fault {
     Slow(mpsc::Sender<()>),
     /// Uploads of this part number are refused.
     FailPart(u32),
+    /// Uploads of whole bundles wait, once they have arrived, until `go`
+    /// says so; `arrived` is told first.
+    HoldBundleUpload {
+        arrived: mpsc::Sender<()>,
+        go: Arc<Mutex<mpsc::Receiver<()>>>,
+    },
 }
 
 /// Starts a proxy to `upstream` that relays one request and its response
@@ -194,6 +213,15 @@ fn relay(
                 body.len()
             )?;
             continue;
+        }
+        if let Fault::HoldBundleUpload { arrived, go } = fault
+            && line.starts_with("PUT ")
+            && line.contains("/bundles/")
+            && line.ends_with(".tar.gz")
+        {
+            let _ = arrived.send(());
+            let go = go.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = go.recv_timeout(Duration::from_secs(60));
         }
         log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         let response = {
