@@ -23,6 +23,7 @@ pub mod http;
 pub mod index;
 pub mod install;
 pub mod lock;
+pub mod mapped_file;
 pub mod metadata;
 pub mod outdated;
 pub mod resolve;

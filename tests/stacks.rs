@@ -1702,6 +1702,60 @@ fn a_bundle_changed_while_it_is_published_is_refused_and_removed() {
     assert_eq!(store.objects("bundles"), Vec::<String>::new());
 }
 
+/// A bundle cut short while its upload is under way: the upload fails
+/// where the file now ends, and publish says that the bundle changed (not
+/// a write error, and no crash); nothing is stored. Packed here, the bundle
+/// is only read by the upload; packed elsewhere, it is also being checked
+/// when it is cut, and reads past its new end must not kill the process.
+#[test]
+fn a_bundle_cut_short_while_it_is_published_is_refused() {
+    for packed_here in [true, false] {
+        let (stalled_tx, stalled) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let store = Store::with(
+            Backend::S3(S3Server::start_stalling_bundle_uploads(stalled_tx, go_rx)),
+            format!("s3://{BUCKET}/ci"),
+        );
+        let path = if packed_here {
+            grow(&store, "one", "app", 0, 48_000_000);
+            bundle(&store, "one").0
+        } else {
+            let path = store.path("bundle-one.tar.gz");
+            stored_bundle(&path, &blob(48_000_000, 3));
+            path
+        };
+        let child = store
+            .command(&["publish"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if stalled.recv_timeout(Duration::from_secs(60)).is_err() {
+            panic!("the upload did not start: {:?}", child.wait_with_output());
+        }
+        // Far more of it is unsent than the sockets between hold.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        go.send(()).unwrap();
+        drop(go);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("changed while it was being published")
+                && stderr.contains("bundle-one"),
+            "packed here: {packed_here}: {:?} {stderr}",
+            output.status
+        );
+        assert_eq!(store.objects("bundles"), Vec::<String>::new());
+    }
+}
+
 /// A memo that is not valid JSON, or whose states or ranges do not fit
 /// the bundle, is not used: the bundle is checked in full and published.
 #[test]

@@ -11,7 +11,9 @@
 //! waits). A bundle that `package` wrote on this machine,
 //! unchanged since ([`crate::bundle::package_memo`]), leaves none: its
 //! name, manifest, ranges and SHA-256 states are what packing it showed
-//! (the file's stamp is checked again after the upload). Any other bundle
+//! (the file's stamp is checked again after the upload). A bundle cut
+//! short by someone else while it is published is refused, not a crash
+//! ([`crate::mapped_file`]). Any other bundle
 //! is checked in full. Its name is the digest in the `.sha256` file beside
 //! it, so the upload starts at once (a bundle without that file is hashed
 //! for its name first). The thread checks every file against the manifest
@@ -50,6 +52,7 @@ use crate::bundle::package_memo;
 use crate::bundle::sha256_states;
 use crate::bundle::verify::sidecar_path;
 use crate::bundle::{BundleError, parse_sidecar};
+use crate::mapped_file::MappedFile;
 
 /// What [`publish`] did.
 #[derive(Clone, Debug, Serialize)]
@@ -151,13 +154,25 @@ pub fn publish(
         });
         (created, checked)
     });
-    // The memo vouches only for the file as it was before the upload.
-    let checked = checked.and_then(|scanned| match &memo {
-        Some(memo) if !memo.is_for(&file) => Err(BundleError::ChangedDuringPublish {
-            path: bundle.to_path_buf(),
-        }),
-        _ => Ok(scanned),
-    });
+    // What was read is not what was checked if the file was cut short
+    // while it was read, or, for a bundle taken on its memo, changed at all
+    // (the memo vouches only for the file as it was before the upload). An
+    // upload that failed because the file shrank under it is the same.
+    let upload_failed = matches!(created, Some(Err(_)));
+    let changed = mapped.was_cut()
+        || memo.as_ref().is_some_and(|memo| !memo.is_for(&file))
+        || (upload_failed && file.metadata().map_or(true, |meta| meta.len() != size));
+    let changed_error = || BundleError::ChangedDuringPublish {
+        path: bundle.to_path_buf(),
+    };
+    if changed && upload_failed {
+        return Err(changed_error().into());
+    }
+    let checked = if changed {
+        Err(changed_error())
+    } else {
+        checked
+    };
     let (created, upload_time) = created.transpose()?.unzip();
     let (scanned, ranges) = match checked {
         Ok(scanned) => scanned,
@@ -207,11 +222,12 @@ pub fn publish(
 }
 
 /// A bundle file mapped into memory, read by the upload and the checks
-/// alike: neither copies it. (A file truncated by someone else while it is
-/// published makes the process fail on a bus error; a bundle is not a file
-/// anyone writes to while it is published.)
+/// alike: neither copies it. A file cut short by someone else while it is
+/// published reads as zeros past its new end, and the map says so
+/// ([`MappedFile::was_cut`]), so that the publish is refused rather than
+/// the process killed.
 #[derive(Clone)]
-struct MappedBundle(Option<Arc<memmap2::Mmap>>);
+struct MappedBundle(Option<Arc<MappedFile>>);
 
 impl MappedBundle {
     fn map(file: &File, bundle: &Path) -> Result<MappedBundle, BundleError> {
@@ -223,11 +239,13 @@ impl MappedBundle {
             // There is nothing to map (and an empty map is an error).
             return Ok(MappedBundle(None));
         }
-        // SAFETY: the map is read only and lives as long as the last clone
-        // of this value; see above for a file changed underneath.
-        let map =
-            unsafe { memmap2::Mmap::map(file) }.map_err(|e| BundleError::io("read", bundle, e))?;
+        let map = MappedFile::map(file).map_err(|e| BundleError::io("read", bundle, e))?;
         Ok(MappedBundle(Some(Arc::new(map))))
+    }
+
+    /// Whether the file was found cut short while it was read.
+    fn was_cut(&self) -> bool {
+        self.0.as_ref().is_some_and(|map| map.was_cut())
     }
 
     /// Maps every page ahead of its readers, a piece at a time, until
@@ -239,23 +257,17 @@ impl MappedBundle {
     fn populate(&self, stop: &AtomicBool) {
         const PIECE: usize = 8 << 20;
         if let Some(map) = &self.0 {
-            for start in (0..map.len()).step_by(PIECE) {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let len = PIECE.min(map.len() - start);
-                if map
-                    .advise_range(memmap2::Advice::PopulateRead, start, len)
-                    .is_err()
+            let len = map.len();
+            for start in (0..len).step_by(PIECE) {
+                if stop.load(Ordering::Relaxed)
+                    || map.populate(start, PIECE.min(len - start)).is_err()
                 {
                     return;
                 }
             }
         }
     }
-}
 
-impl MappedBundle {
     /// Lets go of the pages of the mapping that the upload has sent, until
     /// `upload_over` is set (and the thread unparked). Unmapping 200 MB of
     /// pages takes about 10 ms, which would otherwise come after the upload,
@@ -269,6 +281,7 @@ impl MappedBundle {
         const SLACK: usize = 64 << 10;
         const POLL: Duration = Duration::from_millis(10);
         let Some(map) = &self.0 else { return };
+        let len = map.len();
         let mut released = 0;
         while !upload_over.load(Ordering::Relaxed) {
             let Some(written) = bytes_written() else {
@@ -276,27 +289,21 @@ impl MappedBundle {
             };
             let sent =
                 usize::try_from(written.saturating_sub(written_before)).unwrap_or(usize::MAX);
-            let done = sent.saturating_sub(SLACK).min(map.len()) / SLACK * SLACK;
+            let done = sent.saturating_sub(SLACK).min(len) / SLACK * SLACK;
             if done > released {
-                // SAFETY: the map is a shared, read-only mapping of the
-                // file, so dropping its pages loses nothing: a later read
-                // (the checks, a retried request) maps the same file pages
-                // again. (On a private mapping with written pages it would
-                // discard those writes; there are none.)
-                let advised = unsafe {
-                    map.unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        released,
-                        done - released,
-                    )
-                };
-                if advised.is_err() {
+                if map.release(released, done - released).is_err() {
                     return;
                 }
                 released = done;
             }
             std::thread::park_timeout(POLL);
         }
+    }
+}
+
+impl AsRef<[u8]> for MappedBundle {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_deref().map_or(&[], |map| &map[..])
     }
 }
 
@@ -309,12 +316,6 @@ fn bytes_written() -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-impl AsRef<[u8]> for MappedBundle {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_deref().map_or(&[], |map| &map[..])
-    }
 }
 
 /// The digest in the bundle's `.sha256` file, when it has a readable one

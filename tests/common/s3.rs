@@ -85,6 +85,19 @@ impl S3Server {
         })
     }
 
+    /// The same, but each upload of a whole bundle stops being read after
+    /// its first MiB: `stalled` is told, and the rest is read when `go`
+    /// says so (or is dropped).
+    pub fn start_stalling_bundle_uploads(
+        stalled: mpsc::Sender<()>,
+        go: mpsc::Receiver<()>,
+    ) -> S3Server {
+        S3Server::start_with(Fault::StallBundleUpload {
+            stalled,
+            go: Arc::new(Mutex::new(go)),
+        })
+    }
+
     fn start_with(fault: Fault) -> S3Server {
         let root = tempfile::tempdir().expect("a directory for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("create the bucket");
@@ -159,6 +172,17 @@ enum Fault {
         arrived: mpsc::Sender<()>,
         go: Arc<Mutex<mpsc::Receiver<()>>>,
     },
+    /// Uploads of whole bundles stop being read after their first MiB
+    /// until `go` says so; `stalled` is told first.
+    StallBundleUpload {
+        stalled: mpsc::Sender<()>,
+        go: Arc<Mutex<mpsc::Receiver<()>>>,
+    },
+}
+
+/// Whether a request line is the upload of a whole bundle.
+fn is_bundle_upload(line: &str) -> bool {
+    line.starts_with("PUT ") && line.contains("/bundles/") && line.ends_with(".tar.gz")
 }
 
 /// Starts a proxy to `upstream` that relays one request and its response
@@ -191,7 +215,16 @@ fn relay(
     let mut from_server = BufReader::new(server.try_clone()?);
     let mut to_server = server;
     loop {
-        let Some((request, method)) = read_message(&mut from_client, None)? else {
+        let stall = |line: &str| {
+            if let Fault::StallBundleUpload { stalled, go } = fault
+                && is_bundle_upload(line.trim_end().trim_end_matches(" HTTP/1.1"))
+            {
+                let _ = stalled.send(());
+                let go = go.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = go.recv_timeout(Duration::from_secs(60));
+            }
+        };
+        let Some((request, method)) = read_message(&mut from_client, None, &stall)? else {
             return Ok(());
         };
         let line = String::from_utf8_lossy(&request)
@@ -215,9 +248,7 @@ fn relay(
             continue;
         }
         if let Fault::HoldBundleUpload { arrived, go } = fault
-            && line.starts_with("PUT ")
-            && line.contains("/bundles/")
-            && line.ends_with(".tar.gz")
+            && is_bundle_upload(&line)
         {
             let _ = arrived.send(());
             let go = go.lock().unwrap_or_else(|e| e.into_inner());
@@ -227,7 +258,7 @@ fn relay(
         let response = {
             let _one_at_a_time = gate.lock().unwrap_or_else(|e| e.into_inner());
             to_server.write_all(&request)?;
-            read_message(&mut from_server, Some(&method))?
+            read_message(&mut from_server, Some(&method), &|_| {})?
         };
         let Some((response, _)) = response else {
             return Ok(());
@@ -249,10 +280,13 @@ fn relay(
 
 /// Reads one HTTP/1.1 message (a request when `request_method` is `None`,
 /// else the response to it) with its body, as raw bytes, and the first
-/// word of its start line. `None` at the end of the stream.
+/// word of its start line. `None` at the end of the stream. `midway` is
+/// called with the start line once the first MiB of a body of known
+/// length has been read.
 fn read_message(
     reader: &mut BufReader<TcpStream>,
     request_method: Option<&str>,
+    midway: &dyn Fn(&str),
 ) -> io::Result<Option<(Vec<u8>, String)>> {
     let mut raw = Vec::new();
     let mut length = None;
@@ -314,7 +348,10 @@ fn read_message(
     } else if let Some(length) = length {
         let start = raw.len();
         raw.resize(start + length, 0);
-        reader.read_exact(&mut raw[start..])?;
+        let first_mib = start + length.min(1 << 20);
+        reader.read_exact(&mut raw[start..first_mib])?;
+        midway(&first);
+        reader.read_exact(&mut raw[first_mib..])?;
     } else if request_method.is_some() {
         reader.read_to_end(&mut raw)?;
     }
