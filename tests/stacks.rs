@@ -1665,6 +1665,46 @@ fn a_bundle_changed_in_place_since_it_was_packed_is_refused() {
     assert_eq!(store.objects("bundles"), Vec::<String>::new());
 }
 
+/// Publishes the bundle at `path` from `store`, whose server tells
+/// `paused` when it has paused the bundle's upload and resumes it when told
+/// on `resume`; `change` changes the file in between. The publish must be
+/// refused as changed, with nothing left in the store.
+fn publish_changed_midway(
+    store: &Store,
+    path: &Path,
+    paused: mpsc::Receiver<()>,
+    resume: mpsc::Sender<()>,
+    change: impl FnOnce(&Path),
+) {
+    let child = store
+        .command(&["publish"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if paused.recv_timeout(Duration::from_secs(60)).is_err() {
+        panic!(
+            "the upload did not reach the server: {:?}",
+            child.wait_with_output()
+        );
+    }
+    change(path);
+    resume.send(()).unwrap();
+    // A retried upload is not paused again.
+    drop(resume);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{:?} {stderr}", output.status);
+    assert!(
+        stderr.contains("changed while it was being published")
+            && stderr.contains(&path.file_name().unwrap().to_string_lossy().into_owned()),
+        "{:?} {stderr}",
+        output.status
+    );
+    assert_eq!(store.objects("bundles"), Vec::<String>::new());
+}
+
 /// A bundle changed while it is being uploaded (here once its upload has
 /// reached the server, before the server stores it) no longer has the
 /// stamp that `package`'s memo vouches for: publish refuses it and removes
@@ -1672,34 +1712,17 @@ fn a_bundle_changed_in_place_since_it_was_packed_is_refused() {
 #[test]
 fn a_bundle_changed_while_it_is_published_is_refused_and_removed() {
     use std::os::unix::fs::PermissionsExt;
-    let (arrived_tx, arrived) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel();
+    let (arrived, paused) = mpsc::channel();
+    let (resume, go) = mpsc::channel();
     let store = Store::with(
-        Backend::S3(S3Server::start_holding_bundle_uploads(arrived_tx, go_rx)),
+        Backend::S3(S3Server::start_holding_bundle_uploads(arrived, go)),
         format!("s3://{BUCKET}/ci"),
     );
     let (path, _) = bundle(&store, "one");
-    let child = store
-        .command(&["publish"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if arrived.recv_timeout(Duration::from_secs(60)).is_err() {
-        panic!("the upload did not arrive: {:?}", child.wait_with_output());
-    }
-    // Any change to the file changes its change time; a new mode is one.
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-    go.send(()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("changed while it was being published") && stderr.contains("bundle-one"),
-        "{stderr}"
-    );
-    assert_eq!(store.objects("bundles"), Vec::<String>::new());
+    publish_changed_midway(&store, &path, paused, resume, |path| {
+        // Any change to the file changes its change time; a new mode is one.
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+    });
 }
 
 /// A bundle cut short while its upload is under way: the upload fails
@@ -1710,10 +1733,10 @@ fn a_bundle_changed_while_it_is_published_is_refused_and_removed() {
 #[test]
 fn a_bundle_cut_short_while_it_is_published_is_refused() {
     for packed_here in [true, false] {
-        let (stalled_tx, stalled) = mpsc::channel();
-        let (go, go_rx) = mpsc::channel();
+        let (stalled, paused) = mpsc::channel();
+        let (resume, go) = mpsc::channel();
         let store = Store::with(
-            Backend::S3(S3Server::start_stalling_bundle_uploads(stalled_tx, go_rx)),
+            Backend::S3(S3Server::start_stalling_bundle_uploads(stalled, go)),
             format!("s3://{BUCKET}/ci"),
         );
         let path = if packed_here {
@@ -1724,35 +1747,15 @@ fn a_bundle_cut_short_while_it_is_published_is_refused() {
             stored_bundle(&path, &blob(48_000_000, 3));
             path
         };
-        let child = store
-            .command(&["publish"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if stalled.recv_timeout(Duration::from_secs(60)).is_err() {
-            panic!("the upload did not start: {:?}", child.wait_with_output());
-        }
-        // Far more of it is unsent than the sockets between hold.
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(1 << 20)
-            .unwrap();
-        go.send(()).unwrap();
-        drop(go);
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{stderr}");
-        assert!(
-            stderr.contains("changed while it was being published")
-                && stderr.contains("bundle-one"),
-            "packed here: {packed_here}: {:?} {stderr}",
-            output.status
-        );
-        assert_eq!(store.objects("bundles"), Vec::<String>::new());
+        publish_changed_midway(&store, &path, paused, resume, |path| {
+            // Far more of it is unsent than the sockets between hold.
+            fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_len(1 << 20)
+                .unwrap();
+        });
     }
 }
 
