@@ -2,13 +2,14 @@
 //! short cannot crash.
 //!
 //! Reading a mapped page that lies past the file's end raises SIGBUS, whose
-//! default action ends the process. While a [`MappedFile`] is open, a
-//! SIGBUS handler replaces such a page of it with a page of zeros and marks
-//! the map as cut ([`MappedFile::was_cut`]), so the read goes on and its
-//! reader can refuse what it read. A SIGBUS at any other address gets the
-//! action that was there before (the Rust runtime's, then the default).
-//! Up to [`GUARDED_MAPS`] maps are guarded at once; a map beyond that is
-//! still made, unguarded, as a plain map would be.
+//! default action ends the process. From the first [`MappedFile`] on, a
+//! SIGBUS handler is in place: for an address in an open map, it replaces
+//! that page with a page of zeros and marks the map as cut
+//! ([`MappedFile::was_cut`]), so the read goes on and its reader can refuse
+//! what it read. A SIGBUS at any other address gets the action that was
+//! there before (the Rust runtime's, then the default). Up to
+//! [`GUARDED_MAPS`] maps are guarded at once; a map beyond that is still
+//! made, unguarded, as a plain map would be.
 
 use std::fs::File;
 use std::io;

@@ -269,10 +269,10 @@ impl MappedBundle {
     }
 
     /// Lets go of the pages of the mapping that the upload has sent, until
-    /// `upload_over` is set (and the thread unparked). Unmapping 200 MB of
-    /// pages takes about 10 ms, which would otherwise come after the upload,
-    /// while the publish waits; done as the bytes go out, it overlaps the
-    /// transfer. The upload is one request writing the bundle in order, so
+    /// `upload_over` is set (and the thread unparked). Unmapping the tens of
+    /// thousands of pages of a 200 MB bundle takes milliseconds, which would
+    /// otherwise come after the upload, while the publish waits; done as
+    /// the bytes go out, it overlaps the transfer. The upload is one request writing the bundle in order, so
     /// what this process has written since `written_before` is how far it
     /// has got (a little more: the request's head, which the slack covers).
     fn release_sent(&self, written_before: u64, upload_over: &AtomicBool) {
