@@ -79,10 +79,11 @@ impl S3Server {
         arrived: mpsc::Sender<()>,
         go: mpsc::Receiver<()>,
     ) -> S3Server {
-        S3Server::start_with(Fault::HoldBundleUpload {
+        S3Server::start_with(Fault::pausing_bundle_uploads(
+            PausePoint::Arrived,
             arrived,
-            go: Arc::new(Mutex::new(go)),
-        })
+            go,
+        ))
     }
 
     /// The same, but each upload of a whole bundle stops being read after
@@ -92,10 +93,11 @@ impl S3Server {
         stalled: mpsc::Sender<()>,
         go: mpsc::Receiver<()>,
     ) -> S3Server {
-        S3Server::start_with(Fault::StallBundleUpload {
+        S3Server::start_with(Fault::pausing_bundle_uploads(
+            PausePoint::AfterFirstMib,
             stalled,
-            go: Arc::new(Mutex::new(go)),
-        })
+            go,
+        ))
     }
 
     fn start_with(fault: Fault) -> S3Server {
@@ -166,22 +168,59 @@ enum Fault {
     Slow(mpsc::Sender<()>),
     /// Uploads of this part number are refused.
     FailPart(u32),
-    /// Uploads of whole bundles wait, once they have arrived, until `go`
-    /// says so; `arrived` is told first.
-    HoldBundleUpload {
-        arrived: mpsc::Sender<()>,
-        go: Arc<Mutex<mpsc::Receiver<()>>>,
-    },
-    /// Uploads of whole bundles stop being read after their first MiB
-    /// until `go` says so; `stalled` is told first.
-    StallBundleUpload {
-        stalled: mpsc::Sender<()>,
+    /// Uploads of whole bundles pause at `at` until `go` says so (or is
+    /// dropped); `paused` is told first.
+    PauseBundleUpload {
+        at: PausePoint,
+        paused: mpsc::Sender<()>,
         go: Arc<Mutex<mpsc::Receiver<()>>>,
     },
 }
 
+/// Where the proxy pauses an upload of a whole bundle.
+#[derive(Clone, Copy, PartialEq)]
+enum PausePoint {
+    /// Once the first MiB of its body has been read.
+    AfterFirstMib,
+    /// Once all of it has been read, before it goes on to the server.
+    Arrived,
+}
+
+impl Fault {
+    fn pausing_bundle_uploads(
+        at: PausePoint,
+        paused: mpsc::Sender<()>,
+        go: mpsc::Receiver<()>,
+    ) -> Fault {
+        Fault::PauseBundleUpload {
+            at,
+            paused,
+            go: Arc::new(Mutex::new(go)),
+        }
+    }
+
+    /// Pauses the request with start line `line` if it is the upload of a
+    /// whole bundle and this fault pauses those at `point`.
+    fn pause(&self, point: PausePoint, line: &str) {
+        if let Fault::PauseBundleUpload { at, paused, go } = self
+            && *at == point
+            && is_bundle_upload(line)
+        {
+            let _ = paused.send(());
+            let go = go.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = go.recv_timeout(Duration::from_secs(60));
+        }
+    }
+}
+
+/// `METHOD /path?query` of a request's start line.
+fn request_line(start_line: &str) -> &str {
+    start_line.trim_end().trim_end_matches(" HTTP/1.1")
+}
+
 /// Whether a request line is the upload of a whole bundle.
 fn is_bundle_upload(line: &str) -> bool {
+    let line = request_line(line);
     line.starts_with("PUT ") && line.contains("/bundles/") && line.ends_with(".tar.gz")
 }
 
@@ -215,24 +254,17 @@ fn relay(
     let mut from_server = BufReader::new(server.try_clone()?);
     let mut to_server = server;
     loop {
-        let stall = |line: &str| {
-            if let Fault::StallBundleUpload { stalled, go } = fault
-                && is_bundle_upload(line.trim_end().trim_end_matches(" HTTP/1.1"))
-            {
-                let _ = stalled.send(());
-                let go = go.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = go.recv_timeout(Duration::from_secs(60));
-            }
-        };
-        let Some((request, method)) = read_message(&mut from_client, None, &stall)? else {
+        let midway = |line: &str| fault.pause(PausePoint::AfterFirstMib, line);
+        let Some((request, method)) = read_message(&mut from_client, None, &midway)? else {
             return Ok(());
         };
-        let line = String::from_utf8_lossy(&request)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_end_matches(" HTTP/1.1")
-            .to_string();
+        let line = request_line(
+            String::from_utf8_lossy(&request)
+                .lines()
+                .next()
+                .unwrap_or(""),
+        )
+        .to_string();
         if let Fault::FailPart(part) = fault
             && line.starts_with("PUT ")
             && line.contains(&format!("partNumber={part}"))
@@ -247,13 +279,7 @@ fn relay(
             )?;
             continue;
         }
-        if let Fault::HoldBundleUpload { arrived, go } = fault
-            && is_bundle_upload(&line)
-        {
-            let _ = arrived.send(());
-            let go = go.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = go.recv_timeout(Duration::from_secs(60));
-        }
+        fault.pause(PausePoint::Arrived, &line);
         log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         let response = {
             let _one_at_a_time = gate.lock().unwrap_or_else(|e| e.into_inner());
