@@ -55,11 +55,12 @@ impl MappedFile {
         // SAFETY: the map is read only; a file changed underneath it shows
         // its new bytes, and one cut short is what the guard is for.
         let map = unsafe { memmap2::Mmap::map(file) }?;
-        let guard = install().then(|| claim(map.as_ptr() as usize, map.len()));
-        Ok(MappedFile {
-            map,
-            guard: guard.flatten(),
-        })
+        let guard = if install() {
+            claim(map.as_ptr() as usize, map.len())
+        } else {
+            None
+        };
+        Ok(MappedFile { map, guard })
     }
 
     /// Whether a read found part of the map past the file's end (the file

@@ -162,17 +162,16 @@ pub fn publish(
     let changed = mapped.was_cut()
         || memo.as_ref().is_some_and(|memo| !memo.is_for(&file))
         || (upload_failed && file.metadata().map_or(true, |meta| meta.len() != size));
-    let changed_error = || BundleError::ChangedDuringPublish {
-        path: bundle.to_path_buf(),
-    };
-    if changed && upload_failed {
-        return Err(changed_error().into());
-    }
     let checked = if changed {
-        Err(changed_error())
+        Err(BundleError::ChangedDuringPublish {
+            path: bundle.to_path_buf(),
+        })
     } else {
         checked
     };
+    // An upload that failed on a changed file created nothing, and the
+    // change is the error that matters.
+    let created = created.filter(|upload| upload.is_ok() || !changed);
     let (created, upload_time) = created.transpose()?.unzip();
     let (scanned, ranges) = match checked {
         Ok(scanned) => scanned,
