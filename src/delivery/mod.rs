@@ -4,7 +4,8 @@
 //!
 //! - [`store`] opens a store URL through `object_store` and offers the few
 //!   operations delivery needs (create-only writes, compare-and-swap,
-//!   streamed downloads, multipart uploads);
+//!   streamed downloads, multipart uploads), over the HTTP client that
+//!   [`store_client`] builds;
 //! - [`record`] is what the store holds besides bundles: bundle records,
 //!   stack pointers and their history;
 //! - [`publish`] uploads a bundle, content-addressed and idempotent, and
@@ -33,6 +34,7 @@ pub mod pull;
 pub mod record;
 pub mod stack;
 pub mod store;
+mod store_client;
 
 use std::path::PathBuf;
 

@@ -23,6 +23,9 @@
 //! or a check fails, the object just created is removed again and nothing
 //! else is written.
 //!
+//! The `sha256sum` file goes up beside the bundle, on a second
+//! connection: its text follows from the name alone.
+//!
 //! Content addressing makes publishing idempotent: a bundle that is already
 //! there is checked against its name (streamed and hashed) and not uploaded
 //! again, and an existing record keeps the time and provenance of the first
@@ -108,6 +111,8 @@ pub fn publish(
     };
     let rechecked = memo.is_none();
     let key = bundle_key(&sha256);
+    let sidecar_key = sidecar_key(&sha256);
+    let sidecar = Bytes::from(format!("{sha256}  {sha256}.tar.gz\n"));
     let present = store.size_of(&key)?.is_some();
     let upload_over = AtomicBool::new(false);
     // What this process had written before the upload, so that the thread
@@ -137,11 +142,15 @@ pub fn publish(
             }
             checked
         });
+        // The sidecar goes up beside the bundle: its text follows from the
+        // name alone, so it needs no check, and it costs no round trip of
+        // its own.
         let created = (!present).then(|| {
             let started = Instant::now();
-            store
-                .upload(&key, data.clone())
-                .map(|created| (created, started.elapsed()))
+            let (bundle, sidecar) =
+                store.upload_beside(&key, data.clone(), (&sidecar_key, sidecar.clone()));
+            let upload_time = started.elapsed();
+            (bundle.map(|created| (created, upload_time)), sidecar)
         });
         upload_over.store(true, Ordering::Relaxed);
         checking.thread().unpark();
@@ -158,6 +167,7 @@ pub fn publish(
     // while it was read, or, for a bundle taken on its memo, changed at all
     // (the memo vouches only for the file as it was before the upload). An
     // upload that failed because the file shrank under it is the same.
+    let (created, sidecar_created) = created.unzip();
     let upload_failed = matches!(created, Some(Err(_)));
     let changed = mapped.was_cut()
         || memo.as_ref().is_some_and(|memo| !memo.is_for(&file))
@@ -172,16 +182,30 @@ pub fn publish(
     // An upload that failed on a changed file created nothing, and the
     // change is the error that matters.
     let created = created.filter(|upload| upload.is_ok() || !changed);
-    let (created, upload_time) = created.transpose()?.unzip();
+    // A publish that fails leaves behind none of what it created, unless
+    // the bundle turned out to be someone else's upload, whose sidecar
+    // this one is as well. The failure is the error that matters.
+    let remove_ours = |bundle: Option<Created>| {
+        if bundle == Some(Created::New) {
+            // Not what its name or its manifest says: gone again before
+            // anyone can rely on it (readers check digests in any case).
+            let _ = store.delete(&key);
+        }
+        if bundle != Some(Created::Existed) && matches!(sidecar_created, Some(Ok(Created::New))) {
+            let _ = store.delete(&sidecar_key);
+        }
+    };
+    let (created, upload_time) = match created.transpose() {
+        Ok(created) => created.unzip(),
+        Err(e) => {
+            remove_ours(None);
+            return Err(e);
+        }
+    };
     let (scanned, ranges) = match checked {
         Ok(scanned) => scanned,
         Err(e) => {
-            if created == Some(Created::New) {
-                // Ours, and not what its name or its manifest says: gone
-                // again before anyone can rely on it (readers check digests
-                // in any case). The refusal is the error that matters.
-                let _ = store.delete(&key);
-            }
+            remove_ours(created);
             return Err(e.into());
         }
     };
@@ -189,10 +213,10 @@ pub fn publish(
     if !uploaded {
         check_existing(store, &key, &sha256)?;
     }
-    store.create(
-        &sidecar_key(&sha256),
-        format!("{sha256}  {sha256}.tar.gz\n").into_bytes(),
-    )?;
+    match sidecar_created {
+        Some(written) => written.map(drop)?,
+        None => store.create(&sidecar_key, sidecar).map(drop)?,
+    }
     let record = BundleRecord::new(&sha256, size, &scanned.manifest, ranges, provenance);
     let record_key = record_key(&sha256);
     let ours = record::to_json(&record);

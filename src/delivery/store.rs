@@ -29,13 +29,14 @@ use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig,
-    UpdateVersion, WriteMultipart,
+    GetOptions, GetRange, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
+    WriteMultipart,
 };
 use reqwest::Url;
 use sha2::{Digest, Sha256};
 
 use super::DeliveryError;
+use super::store_client::{self, StoreConnector};
 
 /// The size of each part of a multipart upload.
 const PART_SIZE: usize = 16 << 20;
@@ -131,9 +132,6 @@ impl Store {
             .build()
             .map_err(|e| invalid(format!("cannot start its I/O runtime: {e}")))?;
         let prefix = parsed.path().trim_matches('/').to_string();
-        let options = ClientOptions::new()
-            .with_timeout(Duration::from_secs(30 * 60))
-            .with_connect_timeout(Duration::from_secs(10));
         let retry = RetryConfig {
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
@@ -144,6 +142,13 @@ impl Store {
             .scheme()
         {
             "s3" => {
+                let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                    .ok()
+                    .filter(|e| !e.is_empty())
+                    .or_else(|| settings.endpoint.clone());
+                let plain_http = endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://"));
                 let mut builder = AmazonS3Builder::from_env()
                     .with_url(url)
                     .with_virtual_hosted_style_request(false)
@@ -151,16 +156,13 @@ impl Store {
                     // reader, so the payload is not hashed a second time
                     // to sign it (the headers still are).
                     .with_unsigned_payload(true)
-                    .with_client_options(options)
+                    .with_client_options(store_client::options(plain_http))
+                    .with_http_connector(StoreConnector::for_base(
+                        endpoint.as_deref().unwrap_or(url),
+                    ))
                     .with_retry(retry);
-                let endpoint = std::env::var("AWS_ENDPOINT_URL")
-                    .ok()
-                    .filter(|e| !e.is_empty())
-                    .or_else(|| settings.endpoint.clone());
                 if let Some(endpoint) = endpoint {
-                    builder = builder
-                        .with_allow_http(endpoint.starts_with("http://"))
-                        .with_endpoint(endpoint);
+                    builder = builder.with_endpoint(endpoint);
                 }
                 let profile = AwsProfile::load();
                 if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
@@ -185,7 +187,7 @@ impl Store {
             "gs" => {
                 let store = GoogleCloudStorageBuilder::from_env()
                     .with_url(url)
-                    .with_client_options(options)
+                    .with_client_options(store_client::options(false))
                     .with_retry(retry)
                     .build()
                     .map_err(unusable)?;
@@ -194,7 +196,7 @@ impl Store {
             "az" | "azure" => {
                 let store = MicrosoftAzureBuilder::from_env()
                     .with_url(url)
-                    .with_client_options(options)
+                    .with_client_options(store_client::options(false))
                     .with_retry(retry)
                     .build()
                     .map_err(unusable)?;
@@ -203,7 +205,8 @@ impl Store {
             "http" | "https" => {
                 let store = HttpBuilder::new()
                     .with_url(url)
-                    .with_client_options(options.with_allow_http(true))
+                    .with_client_options(store_client::options(true))
+                    .with_http_connector(StoreConnector::for_base(url))
                     .with_retry(retry)
                     .build()
                     .map_err(unusable)?;
@@ -344,14 +347,17 @@ impl Store {
 
     /// Writes `bytes` at `key` unless an object is there already.
     pub fn create(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Created, DeliveryError> {
+        self.runtime.block_on(self.create_async(key, bytes.into()))
+    }
+
+    async fn create_async(&self, key: &str, bytes: Bytes) -> Result<Created, DeliveryError> {
         self.ensure_writable()?;
         let location = self.key(key);
         let options = PutOptions::from(PutMode::Create);
-        let result = self.runtime.block_on(self.inner.put_opts(
-            &location,
-            PutPayload::from(bytes.into()),
-            options,
-        ));
+        let result = self
+            .inner
+            .put_opts(&location, PutPayload::from(bytes), options)
+            .await;
         match result {
             Ok(_) => Ok(Created::New),
             Err(
@@ -430,12 +436,35 @@ impl Store {
     /// caller has checked that `key` is free; a racing upload of a
     /// content-addressed key writes the same bytes).
     pub fn upload(&self, key: &str, bytes: Bytes) -> Result<Created, DeliveryError> {
+        self.runtime.block_on(self.upload_async(key, bytes))
+    }
+
+    /// [`Store::upload`], and meanwhile the create-only write of the small
+    /// object `beside` ([`Store::create`]), so that it costs no round trip
+    /// of its own. Returns what each found.
+    pub fn upload_beside(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        beside: (&str, Bytes),
+    ) -> (
+        Result<Created, DeliveryError>,
+        Result<Created, DeliveryError>,
+    ) {
+        let (key_beside, bytes_beside) = beside;
+        self.runtime.block_on(futures_util::future::join(
+            self.upload_async(key, bytes),
+            self.create_async(key_beside, bytes_beside),
+        ))
+    }
+
+    async fn upload_async(&self, key: &str, bytes: Bytes) -> Result<Created, DeliveryError> {
         self.ensure_writable()?;
         if self.uploads_in_order(bytes.len() as u64) {
-            return self.create(key, bytes);
+            return self.create_async(key, bytes).await;
         }
         let location = self.key(key);
-        let result = self.runtime.block_on(async {
+        let result = async {
             let upload = self.inner.put_multipart(&location).await?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             // A failed part aborts the upload, so that no parts are left
@@ -455,7 +484,8 @@ impl Store {
                 writer.put(bytes.slice(start..(start + PART_SIZE).min(bytes.len())));
             }
             writer.finish().await
-        });
+        }
+        .await;
         match result {
             Ok(_) => Ok(Created::New),
             Err(e) => Err(self.failure("upload", key, e)),
