@@ -468,6 +468,9 @@ impl Deadline {
     }
 }
 
+/// What larder calls itself in every HTTP request it makes.
+pub const USER_AGENT: &str = concat!("larder/", env!("CARGO_PKG_VERSION"));
+
 impl Client {
     /// Builds a client. Fails only on an unreadable CA bundle.
     pub fn new(settings: HttpSettings) -> Result<Client, HttpError> {
@@ -475,7 +478,7 @@ impl Client {
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("larder/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .danger_accept_invalid_certs(settings.insecure);
         let from_env = std::env::var_os(CA_FILE_ENV)
             .filter(|v| !v.is_empty())

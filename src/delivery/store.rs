@@ -157,9 +157,7 @@ impl Store {
                     // to sign it (the headers still are).
                     .with_unsigned_payload(true)
                     .with_client_options(store_client::options(plain_http))
-                    .with_http_connector(StoreConnector::for_base(
-                        endpoint.as_deref().unwrap_or(url),
-                    ))
+                    .with_http_connector(StoreConnector::new(plain_http))
                     .with_retry(retry);
                 if let Some(endpoint) = endpoint {
                     builder = builder.with_endpoint(endpoint);
@@ -202,11 +200,11 @@ impl Store {
                     .map_err(unusable)?;
                 (Arc::new(store), Kind::Cloud, None)
             }
-            "http" | "https" => {
+            scheme @ ("http" | "https") => {
                 let store = HttpBuilder::new()
                     .with_url(url)
                     .with_client_options(store_client::options(true))
-                    .with_http_connector(StoreConnector::for_base(url))
+                    .with_http_connector(StoreConnector::new(scheme == "http"))
                     .with_retry(retry)
                     .build()
                     .map_err(unusable)?;

@@ -34,12 +34,9 @@ pub struct StoreConnector {
 }
 
 impl StoreConnector {
-    /// The connector for a store whose requests go to `base` (the endpoint,
-    /// or the store URL itself).
-    pub fn for_base(base: &str) -> StoreConnector {
-        StoreConnector {
-            plain_http: base.starts_with("http://"),
-        }
+    /// The connector for a store reached over plain `http://` or not.
+    pub fn new(plain_http: bool) -> StoreConnector {
+        StoreConnector { plain_http }
     }
 }
 
@@ -51,7 +48,7 @@ impl HttpConnector for StoreConnector {
         // The same settings as `options` (see `options` above), built
         // directly: `object_store` keeps its own client builder private.
         let client = reqwest::Client::builder()
-            .user_agent(concat!("larder/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::http::USER_AGENT)
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .tls_built_in_root_certs(false)
