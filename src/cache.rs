@@ -236,8 +236,9 @@ impl Store {
     /// processes left in `tmp/`. Such a directory is made and used only
     /// under a lock (its entry's, or a scratch directory's own), so one
     /// whose lock is free belongs to no running process; one whose lock is
-    /// held is left alone. Best effort: what cannot be removed now is tried
-    /// again next time.
+    /// held is left alone. Directories older larder versions left without
+    /// a lock go once they are a day old ([`sweep_if_lockless_and_stale`]).
+    /// Best effort: what cannot be removed now is tried again next time.
     fn sweep_staging(&self) {
         let Ok(listing) = std::fs::read_dir(self.tmp()) else {
             return;
@@ -255,6 +256,7 @@ impl Store {
                 continue;
             }
             let Some(entry) = file_name.to_str().and_then(staging_entry) else {
+                sweep_if_lockless_and_stale(&item, LEGACY_GIT_EXPORT_PREFIX);
                 continue;
             };
             let lock = self.root.join("locks").join(format!("{entry}.lock"));
@@ -262,6 +264,11 @@ impl Store {
                 && lock.try_lock().is_ok()
             {
                 let _ = std::fs::remove_dir_all(item.path());
+            }
+        }
+        if let Ok(listing) = std::fs::read_dir(self.root.join("git")) {
+            for item in listing.flatten() {
+                sweep_if_lockless_and_stale(&item, LEGACY_MIRROR_STAGING_PREFIX);
             }
         }
     }
@@ -693,6 +700,40 @@ fn scratch_lock_path(dir: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Where larder versions without scratch directories exported git
+/// revisions (`tmp/.git-export-*`) and staged new mirrors
+/// (`git/.new-*`), with no lock to tell whether a process still uses them.
+const LEGACY_GIT_EXPORT_PREFIX: &str = ".git-export-";
+const LEGACY_MIRROR_STAGING_PREFIX: &str = ".new-";
+
+/// How long such a lockless directory must have been left unchanged before
+/// the sweep takes it for a killed process's: far longer than any export
+/// or first fetch runs.
+const LEGACY_SCRATCH_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Removes `item` if it is a directory named `prefix...` that has no
+/// scratch lock (so an older larder made it) and has not changed for
+/// [`LEGACY_SCRATCH_AGE`]. Best effort, like the rest of the sweep.
+fn sweep_if_lockless_and_stale(item: &std::fs::DirEntry, prefix: &str) {
+    let path = item.path();
+    let stale = item
+        .metadata()
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age >= LEGACY_SCRATCH_AGE);
+    if item
+        .file_name()
+        .as_encoded_bytes()
+        .starts_with(prefix.as_bytes())
+        && item.file_type().is_ok_and(|kind| kind.is_dir())
+        && !scratch_lock_path(&path).exists()
+        && stale
+    {
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}
+
 /// A directory made by [`Store::scratch_dir`], removed (and then its lock
 /// given up) when dropped.
 #[derive(Debug)]
@@ -993,6 +1034,30 @@ mod tests {
         drop(held);
         assert!(!path.exists() && !held_lock.exists());
         assert!(staging_is_empty(&reopened));
+    }
+
+    #[test]
+    fn lockless_scratch_of_older_versions_goes_once_it_is_a_day_old() {
+        let (_dir, store) = store();
+        let day_old = std::time::SystemTime::now() - LEGACY_SCRATCH_AGE;
+        let make = |path: PathBuf, modified: std::time::SystemTime| {
+            std::fs::create_dir_all(path.join("recipes")).unwrap();
+            std::fs::write(path.join("recipes/default.rb"), "log 'x'\n").unwrap();
+            File::open(&path).unwrap().set_modified(modified).unwrap();
+            path
+        };
+        let old_export = make(store.tmp().join(".git-export-AbC123"), day_old);
+        let old_mirror = make(store.root().join("git/.new-XyZ789"), day_old);
+        let fresh_export = make(
+            store.tmp().join(".git-export-fresh1"),
+            std::time::SystemTime::now(),
+        );
+        // A mirror is never swept, however old.
+        let mirror = make(store.root().join("git").join("ab".repeat(32)), day_old);
+
+        Store::at(store.root()).unwrap();
+        assert!(!old_export.exists() && !old_mirror.exists());
+        assert!(fresh_export.is_dir() && mirror.is_dir());
     }
 
     #[test]

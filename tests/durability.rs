@@ -1,6 +1,7 @@
 //! Durability through the binary, watched with strace: every rename that
 //! puts something in place (a store entry, its record, a cached universe, a
-//! lockfile, a pulled set, the DIR link, `previous`) comes after the flush
+//! lockfile, a new git mirror, a vendored cookbook and the vendor marker, a
+//! pulled set, the DIR link, `previous`) comes after the flush
 //! of what it moves and is followed by the flush of its directory, so that
 //! a power loss leaves the old state or the new one, never an empty file or
 //! a partial tree under the new name.
@@ -10,6 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::bundles::{bundle, publish};
+use common::git::{Repo, git_available};
 use common::project::fixtures;
 use common::server::Server;
 use common::strace::{self, Call, assert_durable};
@@ -58,6 +60,118 @@ fn install_flushes_store_entries_records_and_the_lock_around_every_rename() {
         );
     }
     assert!(checked >= 5, "{checked} renames checked");
+}
+
+#[test]
+fn vendor_flushes_every_cookbook_and_its_marker_around_their_renames() {
+    if !strace::available() {
+        return;
+    }
+    let server = Server::start(fixtures());
+    let (_dir, root) = canonical_tempdir();
+    let (project, home) = (root.join("my project"), root.join("home"));
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("Berksfile"),
+        format!("source '{}'\ncookbook 'packages', '>= 1.0'\n", server.url),
+    )
+    .unwrap();
+    let vendored = project.join("vendor dir/cookbooks");
+
+    let (output, calls) = strace::trace(
+        &project,
+        &[("LARDER_HOME", &home)],
+        &["vendor", vendored.to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let checked = assert_durable(&calls, &[&home.join("tmp")]);
+    for target in [
+        vendored.join("packages"),
+        vendored.join("base"),
+        vendored.join(".larder-vendored"),
+    ] {
+        assert!(
+            renamed_to(&calls, &target),
+            "no rename put {} in place: {calls:#?}",
+            target.display()
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|c| *c == Call::Sync(root.join("my project/vendor dir"))),
+        "the new vendor directory's parent was not flushed: {calls:#?}"
+    );
+    assert!(checked >= 3, "{checked} renames checked");
+}
+
+#[test]
+fn a_new_git_mirror_is_flushed_before_it_is_renamed_into_place() {
+    if !strace::available() || !git_available() {
+        return;
+    }
+    let (_dir, root) = canonical_tempdir();
+    let remote = Repo::init(&root.join("remote widget"), "main");
+    remote
+        .write("metadata.rb", "name 'widget'\nversion '1.0.0'\n")
+        .write("recipes/default.rb", "log 'widget'\n");
+    let revision = remote.commit("widget 1.0.0");
+    let (project, home) = (root.join("project"), root.join("home"));
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("Berksfile"),
+        format!("cookbook 'widget', git: '{}'\n", remote.file_url()),
+    )
+    .unwrap();
+
+    let (output, calls) = strace::trace(&project, &[("LARDER_HOME", &home)], &["install"]);
+    assert!(output.status.success(), "{output:?}");
+    let checked = assert_durable(&calls, &[&home.join("tmp")]);
+    let mirrors: Vec<PathBuf> = std::fs::read_dir(home.join("git"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    assert_eq!(mirrors.len(), 1, "{mirrors:?}");
+    for target in [
+        mirrors[0].clone(),
+        home.join(format!("cookbooks/widget-{revision}")),
+        project.join("larder.lock"),
+    ] {
+        assert!(
+            renamed_to(&calls, &target),
+            "no rename put {} in place: {calls:#?}",
+            target.display()
+        );
+    }
+    assert!(checked >= 3, "{checked} renames checked");
+
+    // A later fetch goes into the mirror in place: libgit2 flushes the new
+    // pack and its directory, and the refs around their renames.
+    remote.write("recipes/default.rb", "log 'widget, again'\n");
+    let second = remote.commit("widget, again");
+    let (output, calls) = strace::trace(&project, &[("LARDER_HOME", &home)], &["update"]);
+    assert!(output.status.success(), "{output:?}");
+    let checked = assert_durable(&calls, &[&home.join("tmp")]);
+    let in_mirror = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Rename { to, .. } if to.starts_with(&mirrors[0])))
+        .count();
+    assert!(
+        in_mirror >= 1,
+        "{in_mirror} renames in the mirror: {calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| *c == Call::Sync(mirrors[0].join("objects/pack"))),
+        "the new pack's directory was not flushed: {calls:#?}"
+    );
+    assert!(renamed_to(
+        &calls,
+        &home.join(format!("cookbooks/widget-{second}"))
+    ));
+    assert!(checked >= in_mirror + 2, "{checked} renames checked");
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! copied (chefignore applied, VCS files dropped) into a staging directory
 //! beside the target, with a `metadata.json` compiled from `metadata.rb`
 //! when it has none, and only then moved into place, so a failure leaves the
-//! target as it was.
+//! target as it was. The staged tree is flushed to disk before it is moved,
+//! and the target directory after, so that a power loss never leaves a
+//! vendored cookbook with empty or missing files under its name.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,8 +47,13 @@ pub fn vendor_set(
     for item in items {
         stage_one(item, &stage.path().join(&item.name))?;
     }
+    crate::atomic_file::sync_tree(stage.path(), crate::atomic_file::LinkedFiles::Flush)
+        .map_err(|e| BundleError::io("flush", stage.path(), e))?;
 
-    fs::create_dir_all(target).map_err(|e| BundleError::io("create", target, e))?;
+    if !target.is_dir() {
+        fs::create_dir_all(target).map_err(|e| BundleError::io("create", target, e))?;
+        crate::atomic_file::sync_dir(parent).map_err(|e| BundleError::io("flush", parent, e))?;
+    }
     for name in &strangers {
         let path = target.join(name);
         super::remove_path(&path)?;
@@ -62,8 +69,11 @@ pub fn vendor_set(
             .map_err(|e| BundleError::io("move the vendored cookbook to", &destination, e))?;
         vendored.push(destination);
     }
+    // The marker goes in last, and writing it flushes the target directory:
+    // that one flush makes every rename above durable too.
     let marker = target.join(VENDOR_MARKER);
-    fs::write(&marker, MARKER_TEXT).map_err(|e| BundleError::io("write", &marker, e))?;
+    crate::atomic_file::write(&marker, MARKER_TEXT.as_bytes())
+        .map_err(|e| BundleError::io("write", &marker, e))?;
     Ok(vendored)
 }
 

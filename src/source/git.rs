@@ -11,9 +11,10 @@
 //! cookbooks/<name>-<40-hex>/  an exported revision, without `.git`
 //! ```
 //!
-//! A mirror is created in a staging directory and renamed into place after
-//! its first successful fetch; later fetches go into the existing mirror, so
-//! a failed fetch leaves the previous state usable offline. Exports write
+//! A mirror is created in a staging directory, flushed to disk and renamed
+//! into place after its first successful fetch; later fetches go into the
+//! existing mirror (libgit2 flushing what they write), so a failed fetch
+//! leaves the previous state usable offline. Exports write
 //! regular files only (modes 0644, or 0755 for executables); a symbolic link
 //! becomes a copy of the file it points to when that file lies inside the
 //! exported directory, and is refused otherwise, as vendoring does.
@@ -424,6 +425,7 @@ impl GitCache {
 
     /// Fetches `url` into its mirror, creating the mirror on first use.
     fn update_mirror(&self, url: &str) -> Result<Repository, GitError> {
+        flush_git_writes();
         let mirrors = self.mirrors();
         fs::create_dir_all(&mirrors).map_err(io_error("create", &mirrors))?;
         let path = self.mirror_path(url);
@@ -444,7 +446,11 @@ impl GitCache {
                 .map_err(|e| mirror_error(url, staging.path(), &e))?;
             fetch_into(&repo, url, staging.path())?;
         }
-        fs::rename(staging.path(), &path).map_err(|source| GitError::Io {
+        // Flushed before it gets its name, and its directory after, so that
+        // a power loss never leaves a mirror with missing objects in place.
+        crate::atomic_file::sync_tree(staging.path(), crate::atomic_file::LinkedFiles::Flush)
+            .map_err(io_error("flush the new mirror in", staging.path()))?;
+        crate::atomic_file::rename(staging.path(), &path).map_err(|source| GitError::Io {
             action: "move the new mirror to",
             path: path.clone(),
             source,
@@ -759,7 +765,9 @@ fn fetch_into(repo: &Repository, url: &str, path: &Path) -> Result<(), GitError>
         .remote_callbacks(credentials(url))
         .proxy_options(proxy)
         .prune(FetchPrune::On)
-        .download_tags(AutotagOption::None);
+        .download_tags(AutotagOption::None)
+        // Nothing reads FETCH_HEAD, which libgit2 would write unflushed.
+        .update_fetchhead(false);
     remote
         .fetch(&REFSPECS, Some(&mut options), None)
         .map_err(unreachable)?;
@@ -773,6 +781,25 @@ fn fetch_into(repo: &Repository, url: &str, path: &Path) -> Result<(), GitError>
             .map_err(|e| mirror_error(url, path, &e))?;
     }
     Ok(())
+}
+
+/// Makes libgit2 flush to disk every object, pack and ref it writes, and
+/// the directories it renames them into, so that a power loss during or
+/// after a fetch into an existing mirror never leaves a ref naming an
+/// object that is not there. Set once per process.
+fn flush_git_writes() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        // SAFETY: this option takes one int and only sets a flag; it is set
+        // once, before this process's first fetch.
+        let on: std::ffi::c_int = 1;
+        unsafe {
+            libgit2_sys::git_libgit2_opts(
+                libgit2_sys::GIT_OPT_ENABLE_FSYNC_GITDIR as std::ffi::c_int,
+                on,
+            );
+        }
+    });
 }
 
 /// Callbacks that answer credential requests, each way at most once.
