@@ -1,6 +1,7 @@
 //! Stacks end to end through the real `larder` binary, on a local
-//! (`file://`) store and on a real S3-compatible server on loopback
-//! (`s3s-fs`, signed requests): publishing is content-addressed and
+//! (`file://`) store, on a real S3-compatible server on loopback
+//! (`s3s-fs`, signed requests) and, for the tests every store runs, on
+//! Azurite (Azure Blob Storage, shared-key signed requests): publishing is content-addressed and
 //! idempotent, stack pointers change by compare-and-swap (two racing
 //! promotions: one wins, the other fails with 171 and the history stays
 //! consistent), promote/rollback/history/diff, `pull --stack` refusing a
@@ -32,6 +33,7 @@ use predicates::str::contains;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use common::azurite::{self, Azurite};
 use common::files;
 use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 
@@ -48,12 +50,17 @@ const SCRUBBED: &[&str] = &[
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "LARDER_STORE",
+    "AZURE_STORAGE_USE_EMULATOR",
+    "AZURITE_BLOB_STORAGE_URL",
+    "AZURE_STORAGE_ACCOUNT_NAME",
+    "AZURE_STORAGE_ACCOUNT_KEY",
     "SOURCE_DATE_EPOCH",
 ];
 
 enum Backend {
     File(TempDir),
     S3(S3Server),
+    Azure(Azurite),
 }
 
 /// A bundle store for one test, with a private `$LARDER_HOME`.
@@ -75,6 +82,13 @@ impl Store {
         Store::with(Backend::S3(S3Server::start()), format!("s3://{BUCKET}/ci"))
     }
 
+    fn azure() -> Store {
+        Store::with(
+            Backend::Azure(Azurite::start()),
+            format!("az://{}/ci", azurite::CONTAINER),
+        )
+    }
+
     fn with(backend: Backend, url: String) -> Store {
         Store {
             backend,
@@ -85,7 +99,8 @@ impl Store {
     }
 
     /// `larder ARGS` with the store in `LARDER_STORE` and, for S3, the
-    /// endpoint and keys in the standard AWS variables.
+    /// endpoint and keys in the standard AWS variables; for Azure, the
+    /// emulator's switch and address in object_store's variables.
     fn command(&self, args: &[&str]) -> StdCommand {
         let mut command = StdCommand::new(assert_cmd::cargo::cargo_bin("larder"));
         for name in SCRUBBED {
@@ -97,11 +112,19 @@ impl Store {
             .env("LARDER_HOME", self.home.path())
             .env("LARDER_STORE", &self.url)
             .env("USER", "ci-bot");
-        if let Backend::S3(server) = &self.backend {
-            command
-                .env("AWS_ENDPOINT_URL", &server.endpoint)
-                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+        match &self.backend {
+            Backend::File(_) => {}
+            Backend::S3(server) => {
+                command
+                    .env("AWS_ENDPOINT_URL", &server.endpoint)
+                    .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                    .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+            }
+            Backend::Azure(server) => {
+                command
+                    .env("AZURE_STORAGE_USE_EMULATOR", "true")
+                    .env("AZURITE_BLOB_STORAGE_URL", &server.url);
+            }
         }
         command
     }
@@ -117,24 +140,65 @@ impl Store {
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
-    /// The file holding the store object `key`.
-    fn object(&self, key: &str) -> PathBuf {
+    /// The file holding the store object `key`, for the stores that keep
+    /// objects as files.
+    fn object_file(&self, key: &str) -> PathBuf {
         match &self.backend {
             Backend::File(dir) => dir.path().join("store").join(key),
             Backend::S3(server) => server.object_path(&format!("ci/{key}")),
+            Backend::Azure(_) => panic!("Azurite keeps no object as a file"),
         }
     }
 
-    /// The store objects below `dir`, by name.
+    /// The bytes of the store object `key`, which must exist.
+    fn read(&self, key: &str) -> Vec<u8> {
+        match &self.backend {
+            Backend::Azure(server) => server
+                .get(&format!("ci/{key}"))
+                .unwrap_or_else(|| panic!("no object {key}")),
+            _ => fs::read(self.object_file(key)).unwrap(),
+        }
+    }
+
+    /// Replaces the store object `key` behind larder's back.
+    fn write(&self, key: &str, bytes: &[u8]) {
+        match &self.backend {
+            Backend::Azure(server) => server.put(&format!("ci/{key}"), bytes),
+            _ => fs::write(self.object_file(key), bytes).unwrap(),
+        }
+    }
+
+    /// Deletes the store object `key` behind larder's back.
+    fn remove(&self, key: &str) {
+        match &self.backend {
+            Backend::Azure(server) => server.delete(&format!("ci/{key}")),
+            _ => fs::remove_file(self.object_file(key)).unwrap(),
+        }
+    }
+
+    /// The names directly below `dir` in the store (objects, and the
+    /// folders their keys imply), in order.
     fn objects(&self, dir: &str) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(self.object(dir))
-            .map(|listing| {
-                listing
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        let mut names: Vec<String> = match &self.backend {
+            Backend::Azure(server) => {
+                let prefix = format!("ci/{dir}/");
+                server
+                    .list(&prefix)
+                    .iter()
+                    .filter_map(|key| key.strip_prefix(&prefix))
+                    .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
                     .collect()
-            })
-            .unwrap_or_default();
+            }
+            _ => fs::read_dir(self.object_file(dir))
+                .map(|listing| {
+                    listing
+                        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         names.sort();
+        names.dedup();
         names
     }
 
@@ -237,8 +301,8 @@ fn snapshot(dir: &Path) -> (Option<PathBuf>, BTreeMap<String, Vec<u8>>) {
     (link, files)
 }
 
-/// Runs a test on a local store and on the S3 server.
-macro_rules! on_both_stores {
+/// Runs a test on a local store, on the S3 server and on Azurite.
+macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[test]
@@ -249,11 +313,15 @@ macro_rules! on_both_stores {
             fn s3() {
                 super::$name(&super::Store::s3());
             }
+            #[test]
+            fn azure() {
+                super::$name(&super::Store::azure());
+            }
         }
     )*};
 }
 
-on_both_stores!(
+on_every_store!(
     an_update_fetches_only_the_changed_cookbook,
     bundles_without_cookbook_ranges_are_pulled_whole,
     publishing_twice_stores_one_bundle,
@@ -296,7 +364,7 @@ fn publishing_twice_stores_one_bundle(store: &Store) {
     assert_eq!(again["record"]["provenance"]["note"], "first");
     assert_eq!(store.objects("bundles"), objects_of_one_bundle(&digest));
     assert_eq!(
-        fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
+        store.read(&format!("bundles/{digest}.tar.gz")),
         fs::read(&path).unwrap()
     );
     // With --verbose, an upload reports how long it took.
@@ -491,12 +559,12 @@ fn a_tampered_bundle_is_refused_and_dir_is_unchanged(store: &Store) {
         .success();
     let before = snapshot(&dir);
     let two = publish(store, "two", Some("production"));
-    let object = store.object(&format!("bundles/{two}.tar.gz"));
-    let good = fs::read(&object).unwrap();
+    let object = format!("bundles/{two}.tar.gz");
+    let good = store.read(&object);
     let mut bytes = good.clone();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    fs::write(&object, &bytes).unwrap();
+    store.write(&object, &bytes);
     // A cold instance fetches the whole bundle, and refuses it.
     let cold = store.path("cold");
     store
@@ -511,7 +579,7 @@ fn a_tampered_bundle_is_refused_and_dir_is_unchanged(store: &Store) {
     let app = cookbook_range(store, &two, "app");
     let mut bytes = good;
     bytes[(app.start + app.end) as usize / 2] ^= 0xff;
-    fs::write(&object, &bytes).unwrap();
+    store.write(&object, &bytes);
     store
         .larder(&["pull", "--stack", "production", "--into"])
         .arg(&dir)
@@ -543,7 +611,7 @@ fn a_pointer_to_a_deleted_bundle_is_a_clear_error(store: &Store) {
         .success();
     let before = snapshot(&dir);
     let two = publish(store, "two", Some("production"));
-    fs::remove_file(store.object(&format!("bundles/{two}.tar.gz"))).unwrap();
+    store.remove(&format!("bundles/{two}.tar.gz"));
     // A cold instance needs the whole bundle.
     let cold = store.path("cold");
     store
@@ -581,7 +649,16 @@ fn the_fixed_url_copy_passes_sha256sum(store: &Store) {
         .larder(&["stack", "pin", "production", &two, "--fixed-copy"])
         .assert()
         .success();
-    let copy_dir = store.object("stacks/production");
+    // The two objects as a consumer downloads them, side by side.
+    let copy_dir = store.path("fixed copy");
+    fs::create_dir_all(&copy_dir).unwrap();
+    for name in ["cookbooks.tar.gz", "cookbooks.tar.gz.sha256"] {
+        fs::write(
+            copy_dir.join(name),
+            store.read(&format!("stacks/production/{name}")),
+        )
+        .unwrap();
+    }
     let check = StdCommand::new("sha256sum")
         .args(["-c", "cookbooks.tar.gz.sha256"])
         .current_dir(&copy_dir)
@@ -658,6 +735,32 @@ fn a_wrong_secret_key_is_refused_naming_the_store_without_the_secret() {
     );
     assert!(all.contains("credentials were not accepted"), "{all}");
     assert!(!all.contains(wrong) && !all.contains(SECRET_KEY), "{all}");
+}
+
+#[test]
+fn a_wrong_azure_account_key_is_refused_naming_the_store_without_the_key() {
+    let store = Store::azure();
+    publish(&store, "one", Some("production"));
+    // A well-formed key that is not the account's.
+    let wrong = "d3JvbmctYWNjb3VudC1rZXktNDI0MjQyNDI0MjQyNDI0MjQyNDI0MjQyNDI=";
+    let output = store
+        .larder(&["stack", "show", "production"])
+        .env("AZURE_STORAGE_ACCOUNT_KEY", wrong)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(175), "{output:?}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        all.contains("az://larder/ci/stacks/production.json"),
+        "{all}"
+    );
+    assert!(all.contains("credentials were not accepted"), "{all}");
+    assert!(all.contains("AZURE_STORAGE_ACCOUNT_KEY"), "{all}");
+    assert!(!all.contains("AWS_") && !all.contains(wrong), "{all}");
 }
 
 #[test]
@@ -795,12 +898,12 @@ fn a_damaged_pointer_is_an_error_naming_it() {
     let store = Store::file();
     publish(&store, "one", Some("production"));
     // A plain absolute path names the same local store.
-    let dir = store.object("").display().to_string();
+    let dir = store.object_file("").display().to_string();
     store
         .larder(&["stack", "show", "production", "--store", &dir])
         .assert()
         .success();
-    fs::write(store.object("stacks/production.json"), "{\"bundle\": 7").unwrap();
+    store.write("stacks/production.json", b"{\"bundle\": 7");
     for args in [
         &["stack", "show", "production"][..],
         &["pull", "--stack", "production", "--into", "live"][..],
@@ -925,7 +1028,7 @@ fn a_large_bundle_goes_up_in_parts_and_comes_back_whole() {
     // Packed by hand, not cut by cookbook: published without ranges.
     assert_eq!(published["record"]["cookbooks"][0]["range"], Value::Null);
     assert_eq!(
-        fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap(),
+        store.read(&format!("bundles/{digest}.tar.gz")),
         fs::read(&path).unwrap()
     );
     let dir = store.path("live");
@@ -948,8 +1051,7 @@ fn a_large_bundle_in_one_request_is_stored_whole(store: &Store) {
     assert_eq!(published["uploaded"], true);
     assert_eq!(published["rechecked"], false);
     assert!(
-        fs::read(store.object(&format!("bundles/{digest}.tar.gz"))).unwrap()
-            == fs::read(&path).unwrap(),
+        store.read(&format!("bundles/{digest}.tar.gz")) == fs::read(&path).unwrap(),
         "the stored bundle differs from the file"
     );
 }
@@ -1033,8 +1135,7 @@ fn a_bundle_over_the_size_limit_is_refused_while_downloading() {
 /// gives it.
 fn cookbook_range(store: &Store, digest: &str, name: &str) -> std::ops::Range<u64> {
     let record: Value =
-        serde_json::from_slice(&fs::read(store.object(&format!("bundles/{digest}.json"))).unwrap())
-            .unwrap();
+        serde_json::from_slice(&store.read(&format!("bundles/{digest}.json"))).unwrap();
     let cookbook = record["cookbooks"]
         .as_array()
         .unwrap()
@@ -1118,8 +1219,7 @@ fn local_entries(dir: &Path) -> Vec<String> {
 /// The tree digests of a bundle's cookbooks, by name, from its record.
 fn trees_of(store: &Store, digest: &str) -> BTreeMap<String, String> {
     let record: Value =
-        serde_json::from_slice(&fs::read(store.object(&format!("bundles/{digest}.json"))).unwrap())
-            .unwrap();
+        serde_json::from_slice(&store.read(&format!("bundles/{digest}.json"))).unwrap();
     record["cookbooks"]
         .as_array()
         .unwrap()
@@ -1162,9 +1262,7 @@ fn an_update_fetches_only_the_changed_cookbook(store: &Store) {
     assert_eq!(transfer["bundle_bytes"], 0);
     assert_eq!(
         transfer["record_bytes"],
-        fs::metadata(store.object(&format!("bundles/{three}.json")))
-            .unwrap()
-            .len()
+        store.read(&format!("bundles/{three}.json")).len()
     );
     if let Backend::S3(server) = &store.backend {
         // What the server saw: the pointer, the record, app's range of
@@ -1244,13 +1342,13 @@ fn bundles_without_cookbook_ranges_are_pulled_whole(store: &Store) {
     // The stack is pinned to it afterwards, so the pointer vouches for
     // that record.
     let three = publish(store, "three", None);
-    let record_path = store.object(&format!("bundles/{three}.json"));
-    let mut record: Value = serde_json::from_slice(&fs::read(&record_path).unwrap()).unwrap();
+    let record_key = format!("bundles/{three}.json");
+    let mut record: Value = serde_json::from_slice(&store.read(&record_key)).unwrap();
     record.as_object_mut().unwrap().remove("manifest_sha256");
     for cookbook in record["cookbooks"].as_array_mut().unwrap() {
         cookbook.as_object_mut().unwrap().remove("range");
     }
-    fs::write(&record_path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    store.write(&record_key, &serde_json::to_vec_pretty(&record).unwrap());
     store
         .larder(&["stack", "pin", "production", &three])
         .assert()
@@ -1800,10 +1898,9 @@ fn a_record_changed_after_the_pointer_is_not_used(store: &Store) {
     let dir = store.path("live");
     pull_json(store, &dir, &[]);
     let three = publish(store, "three", Some("production"));
-    let pointer: Value =
-        serde_json::from_slice(&fs::read(store.object("stacks/production.json")).unwrap()).unwrap();
-    let record_path = store.object(&format!("bundles/{three}.json"));
-    let record = fs::read(&record_path).unwrap();
+    let pointer: Value = serde_json::from_slice(&store.read("stacks/production.json")).unwrap();
+    let record_key = format!("bundles/{three}.json");
+    let record = store.read(&record_key);
     assert_eq!(
         pointer["record_sha256"],
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&record))
@@ -1812,19 +1909,18 @@ fn a_record_changed_after_the_pointer_is_not_used(store: &Store) {
     for cookbook in changed["cookbooks"].as_array_mut().unwrap() {
         cookbook["range"]["start"] = serde_json::json!(0);
     }
-    fs::write(&record_path, serde_json::to_vec_pretty(&changed).unwrap()).unwrap();
+    store.write(&record_key, &serde_json::to_vec_pretty(&changed).unwrap());
     let update = pull_json(store, &dir, &[]);
     assert_eq!(update["transfer"]["mode"], "full", "{update}");
     assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));
     // Rollback and promotion carry the record's sha256 along; a pin reads
     // the record as it is now.
     let record_of = |digest: &str| {
-        let bytes = fs::read(store.object(&format!("bundles/{digest}.json"))).unwrap();
+        let bytes = store.read(&format!("bundles/{digest}.json"));
         Value::from(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)))
     };
     let pointer = |stack: &str| -> Value {
-        serde_json::from_slice(&fs::read(store.object(&format!("stacks/{stack}.json"))).unwrap())
-            .unwrap()
+        serde_json::from_slice(&store.read(&format!("stacks/{stack}.json"))).unwrap()
     };
     let two = pointer("production")["previous"]
         .as_str()
@@ -1859,12 +1955,12 @@ fn nonsense_ranges_in_a_record_no_pointer_names_are_not_used(store: &Store) {
     let dir = store.path("live");
     pull_json(store, &dir, &[]);
     let three = publish(store, "three", Some("production"));
-    let pointer_path = store.object("stacks/production.json");
-    let mut pointer: Value = serde_json::from_slice(&fs::read(&pointer_path).unwrap()).unwrap();
+    let pointer_key = "stacks/production.json";
+    let mut pointer: Value = serde_json::from_slice(&store.read(pointer_key)).unwrap();
     pointer.as_object_mut().unwrap().remove("record_sha256");
-    fs::write(&pointer_path, serde_json::to_vec_pretty(&pointer).unwrap()).unwrap();
-    let record_path = store.object(&format!("bundles/{three}.json"));
-    let mut record: Value = serde_json::from_slice(&fs::read(&record_path).unwrap()).unwrap();
+    store.write(pointer_key, &serde_json::to_vec_pretty(&pointer).unwrap());
+    let record_key = format!("bundles/{three}.json");
+    let mut record: Value = serde_json::from_slice(&store.read(&record_key)).unwrap();
     for (i, cookbook) in record["cookbooks"]
         .as_array_mut()
         .unwrap()
@@ -1878,7 +1974,7 @@ fn nonsense_ranges_in_a_record_no_pointer_names_are_not_used(store: &Store) {
             range["end"] = serde_json::json!(u64::MAX);
         }
     }
-    fs::write(&record_path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    store.write(&record_key, &serde_json::to_vec_pretty(&record).unwrap());
     let update = pull_json(store, &dir, &[]);
     assert_eq!(update["transfer"]["mode"], "full", "{update}");
     assert_eq!(tree(&dir), whole_bundle_tree(store, "three"));

@@ -121,7 +121,8 @@ pub enum DeliveryError {
         action: &'static str,
         object: String,
         detail: String,
-        denied: bool,
+        /// Set when the credentials were refused: what to check.
+        denied: Option<&'static str>,
     },
     #[error("could not download {object}: {detail}; run the command again")]
     Download { object: String, detail: String },
@@ -194,14 +195,13 @@ pub enum DeliveryError {
     Bundle(#[from] BundleError),
 }
 
-fn store_message(action: &str, object: &str, detail: &str, denied: bool) -> String {
-    if denied {
-        format!(
+fn store_message(action: &str, object: &str, detail: &str, denied: Option<&str>) -> String {
+    match denied {
+        Some(credentials) => format!(
             "the store refused to {action} {object}: the credentials were not accepted ({detail}); \
-             check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile in use"
-        )
-    } else {
-        format!("could not {action} {object}: {detail}")
+             {credentials}"
+        ),
+        None => format!("could not {action} {object}: {detail}"),
     }
 }
 
@@ -212,7 +212,9 @@ impl DeliveryError {
         match self {
             E::InvalidStore { .. } | E::NoStore => ErrorKind::InvalidStore,
             E::ReadOnly { .. } => ErrorKind::ReadOnly,
-            E::Store { denied: true, .. } => ErrorKind::Denied,
+            E::Store {
+                denied: Some(_), ..
+            } => ErrorKind::Denied,
             E::Store { .. } | E::Download { .. } => ErrorKind::Store,
             E::Conflict { .. } | E::Moved { .. } => ErrorKind::Conflict,
             E::NoStack { .. }

@@ -274,7 +274,7 @@ fn assemble(
         // Some servers (a plain static one) answer a range request with
         // the whole object; object_store refuses that, and the whole
         // bundle is the way left.
-        Err(DeliveryError::Store { denied: false, .. }) => return Ok(None),
+        Err(DeliveryError::Store { denied: None, .. }) => return Ok(None),
         other => other?,
     }
     transfer.fetched = missing.iter().map(|c| moved(c, record.size)).collect();

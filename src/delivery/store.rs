@@ -95,6 +95,9 @@ pub struct Store {
     local_root: Option<PathBuf>,
     /// Secrets from the environment, scrubbed from any message.
     secrets: Vec<String>,
+    /// Where this kind of store takes its credentials from, for the
+    /// message when they are refused.
+    credentials: &'static str,
     multipart_threshold: u64,
     runtime: tokio::runtime::Runtime,
 }
@@ -238,6 +241,12 @@ impl Store {
             "AWS_SESSION_TOKEN",
             "AZURE_STORAGE_ACCOUNT_KEY",
             "AZURE_STORAGE_ACCESS_KEY",
+            "AZURE_STORAGE_MASTER_KEY",
+            "AZURE_STORAGE_SAS_KEY",
+            "AZURE_STORAGE_SAS_TOKEN",
+            "AZURE_STORAGE_TOKEN",
+            "AZURE_STORAGE_CLIENT_SECRET",
+            "AZURE_CLIENT_SECRET",
             "GOOGLE_SERVICE_ACCOUNT_KEY",
         ]
         .iter()
@@ -251,6 +260,7 @@ impl Store {
             url: shown,
             local_root,
             secrets,
+            credentials: credentials_hint(parsed.scheme()),
             multipart_threshold: settings.multipart_threshold,
             runtime,
         })
@@ -297,7 +307,7 @@ impl Store {
             action,
             object: self.object_url(key),
             detail,
-            denied,
+            denied: denied.then_some(self.credentials),
         }
     }
 
@@ -674,6 +684,24 @@ impl AwsProfile {
             session_token: get(&credentials, "aws_session_token"),
             region: get(&config, "region"),
         }
+    }
+}
+
+/// What to check when a store of `scheme` refuses the credentials: each
+/// cloud's standard variables (its other sources, profiles and instance
+/// identities, are named too).
+fn credentials_hint(scheme: &str) -> &'static str {
+    match scheme {
+        "s3" => "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile in use",
+        "gs" => {
+            "check GOOGLE_APPLICATION_CREDENTIALS / GOOGLE_SERVICE_ACCOUNT or the instance's \
+             service account"
+        }
+        "az" | "azure" => {
+            "check AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY or \
+             AZURE_STORAGE_SAS_KEY, or the identity in use"
+        }
+        _ => "check that the server lets this machine read it",
     }
 }
 
