@@ -764,6 +764,28 @@ fn a_wrong_azure_account_key_is_refused_naming_the_store_without_the_key() {
 }
 
 #[test]
+fn a_change_without_user_or_logname_is_by_the_accounts_name() {
+    let store = Store::file();
+    let one = publish(&store, "one", None);
+    let two = publish(&store, "two", None);
+    let whoami = StdCommand::new("id").arg("-un").output().unwrap();
+    assert!(whoami.status.success(), "{whoami:?}");
+    let account = String::from_utf8(whoami.stdout).unwrap().trim().to_string();
+    for (digest, empty) in [(&one, None), (&two, Some(""))] {
+        let mut pin = store.larder(&["stack", "pin", "production", digest]);
+        pin.env_remove("LOGNAME");
+        match empty {
+            None => pin.env_remove("USER"),
+            Some(value) => pin.env("USER", value),
+        };
+        pin.assert().success();
+        let shown = store.json(&["stack", "show", "production"]);
+        assert_eq!(shown["pointer"]["bundle"], digest.as_str(), "{shown}");
+        assert_eq!(shown["pointer"]["by"], account.as_str(), "{shown}");
+    }
+}
+
+#[test]
 fn publish_packs_the_lock_and_refuses_one_out_of_sync() {
     let store = Store::file();
     write(

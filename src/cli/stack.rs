@@ -24,7 +24,8 @@ pub struct StoreArgs {
 /// Who makes a change, and why.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ChangeArgs {
-    /// Who makes the change, recorded in the pointer [default: $USER].
+    /// Who makes the change, recorded in the pointer [default: $USER, else
+    /// $LOGNAME, else the account name].
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
     /// Why, recorded in the pointer and its history.
@@ -128,15 +129,52 @@ pub fn change_of(args: &ChangeArgs) -> Result<Change, Failure> {
     let by = args
         .by
         .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|s| !s.is_empty())
+        .or_else(login_name)
         .unwrap_or_else(|| "unknown".to_string());
     Ok(Change {
         by,
         reason: args.reason.clone(),
         fixed_copy: args.fixed_copy || config()?.fixed_copy.value,
     })
+}
+
+/// Who runs larder: `$USER` or `$LOGNAME`, else the name the account
+/// database gives this process's user (as `whoami` prints it), which is
+/// all a container or a service often has.
+fn login_name() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.is_empty())
+        .or_else(account_name)
+}
+
+/// This process's user's name in the account database.
+fn account_name() -> Option<String> {
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes the entry's strings into `buffer`, whose
+    // length it is given, and sets `found` to `&mut entry` or null; the
+    // name is read only while `buffer` lives.
+    let status = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut entry,
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 || found.is_null() || entry.pw_name.is_null() {
+        return None;
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+    name.to_str()
+        .ok()
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
 }
 
 /// The first 12 hex digits of a digest.
