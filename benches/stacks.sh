@@ -9,7 +9,8 @@
 #      that it goes up in parallel parts; with the processor time of the client
 #      and of the server during each, a second curl PUT per round as the
 #      yardstick of what noise alone does to a ratio, and the upload
-#      request alone (curl's time_total, publish's upload_seconds);
+#      request alone (curl's time_total, publish's upload_seconds); each
+#      ratio's median with its 95 % bootstrap interval;
 #   2. `stack promote` and `stack rollback` round trips;
 #   3. `pull --stack` vs `pull URL` of the same bundles from the same
 #      static server, and a pull by stack with the bundle already in place.
@@ -25,6 +26,17 @@ export AWS_ACCESS_KEY_ID=AKIABENCH AWS_SECRET_ACCESS_KEY=bench-secret-0123456789
 . benches/support/s3s.sh bench
 # median of the numbers on stdin
 median() { sort -n | awk '{a[NR]=$1} END {m=int((NR+1)/2); if (NR%2) print a[m]; else print (a[m]+a[m+1])/2}'; }
+# The median of the ratios on stdin, with its 95 % bootstrap interval (10 000
+# resamples, fixed seed) and how many are above 1: whether a ratio's median
+# differs from 1 by more than the rounds' spread explains.
+median_interval() {
+  python3 -c '
+import random, statistics, sys
+r = [float(x) for x in sys.stdin.read().split()]
+random.seed(1)
+m = sorted(statistics.median(random.choices(r, k=len(r))) for _ in range(10000))
+print(f"{statistics.median(r):.3f} (95% interval {m[249]:.3f} to {m[9749]:.3f}; above 1 in {sum(x > 1 for x in r)} of {len(r)})")'
+}
 ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.1f\n", (e-s)*1000}'; }
 
 # A cookbook set of 200 MB that gzip cannot shrink, packed once.
@@ -98,9 +110,14 @@ echo "larder publish in parts median: $(median < "$work/parts.txt") ms   (runs: 
 # On a shared machine whole rounds run fast or slow together: the ratio
 # within each round is the steadier comparison.
 per_round() { paste "$work/$1.txt" "$work/curl.txt" | awk '{printf "%.3f\n", $1/$2}'; }
-echo "larder publish / curl, per round: median $(per_round publish | median)   (rounds: $(per_round publish | paste -sd' '))"
-echo "larder publish checked in full / curl, per round: median $(per_round checked | median)   (rounds: $(per_round checked | paste -sd' '))"
-echo "curl2 / curl, per round (two equal uploads): median $(per_round curl2 | median)   (rounds: $(per_round curl2 | paste -sd' '))"
+echo "larder publish / curl, per round: median $(per_round publish | median_interval)   (rounds: $(per_round publish | paste -sd' '))"
+echo "larder publish checked in full / curl, per round: median $(per_round checked | median_interval)   (rounds: $(per_round checked | paste -sd' '))"
+echo "curl2 / curl, per round (two equal uploads): median $(per_round curl2 | median_interval)   (rounds: $(per_round curl2 | paste -sd' '))"
+# Against the mean of the round's two curl PUTs, which between them take
+# two of the four places: the steadier yardstick of the two.
+vs_curls() { paste "$work/$1.txt" "$work/curl.txt" "$work/curl2.txt" | awk '{printf "%.3f\n", $1/(($2+$3)/2)}'; }
+echo "larder publish / mean of the round's two curl PUTs: median $(vs_curls publish | median_interval)"
+echo "larder publish checked in full / mean of the round's two curl PUTs: median $(vs_curls checked | median_interval)"
 for r in $(seq "$ROUNDS"); do
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["upload_seconds"])' "$work/publish-$r.json"
 done > "$work/publish.request"
