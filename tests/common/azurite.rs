@@ -8,11 +8,9 @@
 //! tests read, write and delete objects through its REST API, signed here
 //! the same way (the Shared Key scheme of the Blob service).
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -39,21 +37,11 @@ pub struct Azurite {
 
 /// The `azurite-blob` program: `$AZURITE_BLOB`, else the one on PATH.
 fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("AZURITE_BLOB") {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("azurite-blob"))
-            .find(|candidate| candidate.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "azurite-blob is required for the Azure bundle store tests and is not installed; run \
-             `npm install azurite@3.35.0` and put node_modules/.bin on PATH (as .ci/run does), \
-             or set AZURITE_BLOB to its path"
-        )
-    })
+    super::required_program(
+        "AZURITE_BLOB",
+        "azurite-blob",
+        "run `npm install azurite@3.35.0` and put its node_modules/.bin on PATH",
+    )
 }
 
 impl Azurite {
@@ -61,14 +49,7 @@ impl Azurite {
     /// creates [`CONTAINER`].
     pub fn start() -> Azurite {
         let data = tempfile::tempdir().expect("a directory for Azurite");
-        // A loopback address of its own, as for s3s-fs.
-        static SERVERS: AtomicU32 = AtomicU32::new(0);
-        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
-        let ip = Ipv4Addr::new(127, 84, (n / 250 % 250) as u8, (n % 250 + 1) as u8);
-        let port = TcpListener::bind((ip, 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let (ip, port) = super::own_loopback_port(84);
         let child = Command::new(binary())
             .args([
                 "--blobHost",
@@ -90,17 +71,13 @@ impl Azurite {
             child,
             http: reqwest::blocking::Client::new(),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect((ip, port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("azurite-blob exited before it listened: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "azurite-blob did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Node.js takes a second or more to start.
+        super::wait_until_listening(
+            &mut server.child,
+            "azurite-blob",
+            (ip, port),
+            Duration::from_secs(60),
+        );
         let (status, body) = server.request("PUT", "", &[("restype", "container")], &[], &[]);
         assert_eq!(status, 201, "create the container: {body:?}");
         server

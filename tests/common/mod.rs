@@ -40,6 +40,63 @@ pub fn tool_runs(program: &str, arg: &str) -> bool {
         .is_ok()
 }
 
+/// A program a test cannot do without: the path in `$variable`, else
+/// `name` on the PATH. Neither is a failure that says how to install it
+/// (`install`), never a skip.
+pub fn required_program(variable: &str, name: &str, install: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
+        return PathBuf::from(path);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "{name} is required and is not installed; {install} (as .ci/run does), or set \
+             {variable} to its path"
+        )
+    })
+}
+
+/// A loopback address of its own and a free port on it, for a server a
+/// test starts, so that no other server started at the same time can take
+/// the port between here and its start. `net` (the address's second
+/// byte) keeps each kind of server apart.
+pub fn own_loopback_port(net: u8) -> (std::net::Ipv4Addr, u16) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SERVERS: AtomicU32 = AtomicU32::new(0);
+    let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+    let ip = std::net::Ipv4Addr::new(127, net, (n / 250 % 250) as u8, (n % 250 + 1) as u8);
+    let port = std::net::TcpListener::bind((ip, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    (ip, port)
+}
+
+/// Waits up to `patience` until `child`, the server `name`, accepts
+/// connections on `ip:port`; its exit or the wait running out is a failure.
+pub fn wait_until_listening(
+    child: &mut std::process::Child,
+    name: &str,
+    (ip, port): (std::net::Ipv4Addr, u16),
+    patience: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + patience;
+    while std::net::TcpStream::connect((ip, port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited before it listened: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} did not listen on {ip}:{port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// [`require`] for a program on the PATH.
 pub fn require_tool(program: &str, arg: &str) -> bool {
     require(tool_runs(program, arg), &format!("`{program}`"))

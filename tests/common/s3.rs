@@ -12,12 +12,11 @@
 //! of what a command fetched.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const ACCESS_KEY: &str = "AKIALARDERTEST";
 pub const SECRET_KEY: &str = "larder-test-secret-0123456789abcdef";
@@ -37,21 +36,11 @@ type RequestLog = Arc<Mutex<Vec<String>>>;
 
 /// The `s3s-fs` binary: `$S3S_FS`, else the one on PATH.
 fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("S3S_FS") {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("s3s-fs"))
-            .find(|candidate| candidate.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "s3s-fs is required for the bundle store tests and is not installed; run \
-             `cargo install s3s-fs --version 0.14.1 --features binary --locked` (as .ci/run does) \
-             or set S3S_FS to its path"
-        )
-    })
+    super::required_program(
+        "S3S_FS",
+        "s3s-fs",
+        "run `cargo install s3s-fs --version 0.14.1 --features binary --locked`",
+    )
 }
 
 impl S3Server {
@@ -103,15 +92,7 @@ impl S3Server {
     fn start_with(fault: Fault) -> S3Server {
         let root = tempfile::tempdir().expect("a directory for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("create the bucket");
-        // A loopback address of its own, so that no other server started
-        // at the same time can take the port between here and its start.
-        static SERVERS: AtomicU32 = AtomicU32::new(0);
-        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
-        let ip = Ipv4Addr::new(127, 83, (n / 250 % 250) as u8, (n % 250 + 1) as u8);
-        let port = TcpListener::bind((ip, 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let (ip, port) = super::own_loopback_port(83);
         let child = Command::new(binary())
             .args(["--host", &ip.to_string(), "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
@@ -127,14 +108,12 @@ impl S3Server {
             child,
             log: RequestLog::default(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect((ip, port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("s3s-fs exited before it listened: {status}");
-            }
-            assert!(Instant::now() < deadline, "s3s-fs did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::wait_until_listening(
+            &mut server.child,
+            "s3s-fs",
+            (ip, port),
+            Duration::from_secs(20),
+        );
         server.endpoint =
             one_request_at_a_time(SocketAddr::from((ip, port)), fault, Arc::clone(&server.log));
         server
