@@ -152,12 +152,14 @@ fn login_name() -> Option<String> {
 
 /// This process's user's name in the account database.
 fn account_name() -> Option<String> {
+    // SAFETY (all three blocks): `passwd` is plain data, for which zeroes
+    // are a valid value; getpwuid_r writes the entry's strings into
+    // `buffer`, whose length it is given, and sets `found` to `&mut entry`
+    // or null; the name is read, as a C string getpwuid_r ended, only
+    // while `buffer` lives.
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buffer = vec![0u8; 16 * 1024];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes the entry's strings into `buffer`, whose
-    // length it is given, and sets `found` to `&mut entry` or null; the
-    // name is read only while `buffer` lives.
     let status = unsafe {
         libc::getpwuid_r(
             libc::getuid(),

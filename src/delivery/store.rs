@@ -687,11 +687,12 @@ impl AwsProfile {
     }
 }
 
-/// What to check when a store of `scheme` refuses the credentials: each
-/// cloud's standard variables (its other sources, profiles and instance
-/// identities, are named too).
+/// What to check when a store of `scheme` refuses access: for a cloud, the
+/// standard variables of its credential chain and the chain's last link
+/// (a profile, an instance's identity).
 fn credentials_hint(scheme: &str) -> &'static str {
     match scheme {
+        "file" => "check the directory's permissions for this user",
         "s3" => "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile in use",
         "gs" => {
             "check GOOGLE_APPLICATION_CREDENTIALS / GOOGLE_SERVICE_ACCOUNT or the instance's \
