@@ -715,21 +715,25 @@ const LEGACY_SCRATCH_AGE: std::time::Duration = std::time::Duration::from_secs(2
 /// scratch lock (so an older larder made it) and has not changed for
 /// [`LEGACY_SCRATCH_AGE`]. Best effort, like the rest of the sweep.
 fn sweep_if_lockless_and_stale(item: &std::fs::DirEntry, prefix: &str) {
-    let path = item.path();
-    let stale = item
-        .metadata()
-        .and_then(|meta| meta.modified())
-        .ok()
-        .and_then(|modified| modified.elapsed().ok())
-        .is_some_and(|age| age >= LEGACY_SCRATCH_AGE);
-    if item
+    // The name first: every store open passes each mirror and staging
+    // entry through here, and only legacy names are worth a stat.
+    if !item
         .file_name()
         .as_encoded_bytes()
         .starts_with(prefix.as_bytes())
-        && item.file_type().is_ok_and(|kind| kind.is_dir())
-        && !scratch_lock_path(&path).exists()
-        && stale
+        || !item.file_type().is_ok_and(|kind| kind.is_dir())
     {
+        return;
+    }
+    let path = item.path();
+    let stale = || {
+        item.metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age >= LEGACY_SCRATCH_AGE)
+    };
+    if !scratch_lock_path(&path).exists() && stale() {
         let _ = std::fs::remove_dir_all(&path);
     }
 }
