@@ -28,6 +28,17 @@ fn renamed_to(calls: &[Call], target: &Path) -> bool {
         .any(|c| matches!(c, Call::Rename { to, .. } if to == target))
 }
 
+/// Checks that a rename of `calls` put each of `targets` in place.
+fn assert_renamed_into_place(calls: &[Call], targets: &[PathBuf]) {
+    for target in targets {
+        assert!(
+            renamed_to(calls, target),
+            "no rename put {} in place: {calls:#?}",
+            target.display()
+        );
+    }
+}
+
 #[test]
 fn install_flushes_store_entries_records_and_the_lock_around_every_rename() {
     if !strace::available() {
@@ -46,19 +57,16 @@ fn install_flushes_store_entries_records_and_the_lock_around_every_rename() {
     let (output, calls) = strace::trace(&project, &[("LARDER_HOME", &home)], &["install"]);
     assert!(output.status.success(), "{output:?}");
     let checked = assert_durable(&calls, &[&home.join("tmp")]);
-    for target in [
-        home.join("cookbooks/packages-1.0.0"),
-        home.join("cookbooks/packages-1.0.0.sha256"),
-        home.join("cookbooks/base-1.1.0"),
-        home.join("cookbooks/base-1.1.0.sha256"),
-        project.join("larder.lock"),
-    ] {
-        assert!(
-            renamed_to(&calls, &target),
-            "no rename put {} in place: {calls:#?}",
-            target.display()
-        );
-    }
+    assert_renamed_into_place(
+        &calls,
+        &[
+            home.join("cookbooks/packages-1.0.0"),
+            home.join("cookbooks/packages-1.0.0.sha256"),
+            home.join("cookbooks/base-1.1.0"),
+            home.join("cookbooks/base-1.1.0.sha256"),
+            project.join("larder.lock"),
+        ],
+    );
     assert!(checked >= 5, "{checked} renames checked");
 }
 
@@ -85,17 +93,14 @@ fn vendor_flushes_every_cookbook_and_its_marker_around_their_renames() {
     );
     assert!(output.status.success(), "{output:?}");
     let checked = assert_durable(&calls, &[&home.join("tmp")]);
-    for target in [
-        vendored.join("packages"),
-        vendored.join("base"),
-        vendored.join(".larder-vendored"),
-    ] {
-        assert!(
-            renamed_to(&calls, &target),
-            "no rename put {} in place: {calls:#?}",
-            target.display()
-        );
-    }
+    assert_renamed_into_place(
+        &calls,
+        &[
+            vendored.join("packages"),
+            vendored.join("base"),
+            vendored.join(".larder-vendored"),
+        ],
+    );
     assert!(
         calls
             .iter()
@@ -133,17 +138,14 @@ fn a_new_git_mirror_is_flushed_before_it_is_renamed_into_place() {
         .filter(|path| path.is_dir())
         .collect();
     assert_eq!(mirrors.len(), 1, "{mirrors:?}");
-    for target in [
-        mirrors[0].clone(),
-        home.join(format!("cookbooks/widget-{revision}")),
-        project.join("larder.lock"),
-    ] {
-        assert!(
-            renamed_to(&calls, &target),
-            "no rename put {} in place: {calls:#?}",
-            target.display()
-        );
-    }
+    assert_renamed_into_place(
+        &calls,
+        &[
+            mirrors[0].clone(),
+            home.join(format!("cookbooks/widget-{revision}")),
+            project.join("larder.lock"),
+        ],
+    );
     assert!(checked >= 3, "{checked} renames checked");
 
     // A later fetch goes into the mirror in place: libgit2 flushes the new
@@ -167,10 +169,7 @@ fn a_new_git_mirror_is_flushed_before_it_is_renamed_into_place() {
             .any(|c| *c == Call::Sync(mirrors[0].join("objects/pack"))),
         "the new pack's directory was not flushed: {calls:#?}"
     );
-    assert!(renamed_to(
-        &calls,
-        &home.join(format!("cookbooks/widget-{second}"))
-    ));
+    assert_renamed_into_place(&calls, &[home.join(format!("cookbooks/widget-{second}"))]);
     assert!(checked >= in_mirror + 2, "{checked} renames checked");
 }
 
