@@ -1,8 +1,8 @@
 //! Stacks end to end through the real `larder` binary, on a local
 //! (`file://`) store, on a real S3-compatible server on loopback
 //! (`s3s-fs`, signed requests) and, for the tests every store runs, on
-//! Azurite (Azure Blob Storage, shared-key signed requests): publishing is content-addressed and
-//! idempotent, stack pointers change by compare-and-swap (two racing
+//! Azurite (Azure Blob Storage, shared-key signed requests): publishing is
+//! content-addressed and idempotent, stack pointers change by compare-and-swap (two racing
 //! promotions: one wins, the other fails with 171 and the history stays
 //! consistent), promote/rollback/history/diff, `pull --stack` refusing a
 //! tampered bundle or a pointer to a deleted one with DIR unchanged, a

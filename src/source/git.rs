@@ -790,9 +790,9 @@ fn fetch_into(repo: &Repository, url: &str, path: &Path) -> Result<(), GitError>
 fn flush_git_writes() {
     static SET: std::sync::Once = std::sync::Once::new();
     SET.call_once(|| {
+        let on: std::ffi::c_int = 1;
         // SAFETY: this option takes one int and only sets a flag; it is set
         // once, before this process's first fetch.
-        let on: std::ffi::c_int = 1;
         unsafe {
             libgit2_sys::git_libgit2_opts(
                 libgit2_sys::GIT_OPT_ENABLE_FSYNC_GITDIR as std::ffi::c_int,
